@@ -1,0 +1,257 @@
+"""The `hygge` command: parses options, calls the library, prints. Nothing else lives here."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from hygge.resolve import Plan
+
+app = typer.Typer(
+    name="hygge",
+    help="Move data between homes and stores, declared in YAML, by convention.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ProjectOpt = Annotated[
+    Path | None, typer.Option("--project", "-p", help="Project folder (default: nearest hygge.yml upward).")
+]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option("--target", "-t", help="Target from hygge.yml (default: HYGGE_TARGET, default_target)."),
+]
+VarOpt = Annotated[
+    list[str] | None, typer.Option("--var", help="Set a variable: --var KEY=VALUE (repeatable).")
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for errors.")]
+SelectOpt = Annotated[
+    list[str] | None,
+    typer.Option("--select", "-s", help="Selection: name, name+, +name, tag:x, home:x, store:x, globs."),
+]
+ExcludeOpt = Annotated[
+    list[str] | None, typer.Option("--exclude", "-x", help="Leave out flows matching these.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@contextmanager
+def handled(debug: bool) -> Iterator[None]:
+    """Print user errors without a traceback and exit with their code."""
+    from hygge.errors import HyggeError
+    from hygge.redact import redact
+
+    try:
+        yield
+    except HyggeError as exc:
+        if debug:
+            err.print(redact(traceback.format_exc()), markup=False)
+        err.print(redact(f"error: {exc}"), markup=False, style="red")
+        raise typer.Exit(exc.exit_code) from None
+
+
+def load_plan(project: Path | None, target: str | None, var: list[str] | None) -> Plan:
+    from hygge.project import load_project
+    from hygge.resolve import resolve
+    from hygge.variables import parse_cli_vars
+
+    loaded = load_project(project, target=target, cli_vars=parse_cli_vars(var or []))
+    return resolve(loaded)
+
+
+@app.command()
+def run(
+    names: Annotated[list[str] | None, typer.Argument(help="Flows to run (same syntax as --select).")] = None,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Run every flow.")] = False,
+    select: SelectOpt = None,
+    exclude: ExcludeOpt = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="Flows at once (default: hygge.yml).")
+    ] = None,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed flow.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run; write nothing.")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Ignore watermarks and replace incremental targets.")
+    ] = False,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Allow replacing a non-empty target with zero rows.")
+    ] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Rerun changed flows as files change.")
+    ] = False,
+    log_format: Annotated[LogFormat, typer.Option("--log-format", help="text or json.")] = LogFormat.text,
+    project: ProjectOpt = None,
+    target: TargetOpt = None,
+    var: VarOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Run flows in dependency order; independent flows run in parallel."""
+    from hygge.errors import UsageError
+
+    with handled(debug):
+        chosen = [*(names or []), *(select or [])]
+        if not chosen and not all_:
+            raise UsageError(
+                "nothing to run: name the flows to run.",
+                where="hygge run",
+                hint="Use `hygge run --all`, `hygge run NAME...` or `--select EXPR` (see `hygge ls`).",
+            )
+        if all_ and chosen:
+            raise UsageError(
+                "--all runs every flow; do not combine it with names or --select.", where="hygge run"
+            )
+        from hygge.runner import RunOptions
+
+        options = RunOptions(
+            threads=threads,
+            fail_fast=fail_fast,
+            allow_empty=allow_empty,
+            full_refresh=full_refresh,
+            dry_run=dry_run,
+            command=" ".join(["hygge", *sys.argv[1:]]),
+        )
+        if watch:
+            from hygge.watch import watch_and_run
+
+            raise typer.Exit(watch_and_run(project, target, var, chosen, exclude or [], options, out))
+        plan = load_plan(project, target, var)
+        selected = plan.select(chosen, exclude or [])
+        raise typer.Exit(_run_selected(plan, selected, options, log_format, debug))
+
+
+def _run_selected(
+    plan: Plan, selected: list[str], options: object, log_format: LogFormat, debug: bool
+) -> int:
+    from hygge.report import ConsoleReporter, JsonReporter
+    from hygge.runner import RunOptions, run
+
+    assert isinstance(options, RunOptions)
+    reporter = JsonReporter() if log_format == LogFormat.json else ConsoleReporter(out)
+    result = run(plan, selected, options, reporter)
+    if debug:
+        for outcome in result.outcomes:
+            if outcome.traceback:
+                err.print(outcome.traceback, markup=False)
+    return result.exit_code
+
+
+@app.command()
+def check(
+    connect: Annotated[bool, typer.Option("--connect", help="Also open every home and store.")] = False,
+    project: ProjectOpt = None,
+    target: TargetOpt = None,
+    var: VarOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Validate every file and the graph (and with --connect, reach every home and store)."""
+    with handled(debug):
+        plan = load_plan(project, target, var)
+        p = plan.project
+        out.print(
+            f"ok: {len(p.homes)} homes, {len(p.stores)} stores, {len(plan.flows)} flows; no cycles"
+            + (f" (target {p.target})" if p.target else "")
+        )
+        if connect:
+            from hygge.inspect import check_connections
+
+            failed = 0
+            for kind, name, problem in check_connections(p):
+                if problem is None:
+                    out.print(f"  [green]ok[/green]     {kind} {name}")
+                else:
+                    failed += 1
+                    out.print(f"  [red]failed[/red] {kind} {name}: {problem}", markup=True)
+            if failed:
+                raise typer.Exit(1)
+
+
+@app.command("ls")
+def ls_(
+    select: SelectOpt = None,
+    exclude: ExcludeOpt = None,
+    as_json: JsonOpt = False,
+    project: ProjectOpt = None,
+    target: TargetOpt = None,
+    var: VarOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """List resolved flows: home -> store, source -> target, mode, dependencies."""
+    with handled(debug):
+        from hygge.inspect import flow_rows, print_flow_table
+
+        plan = load_plan(project, target, var)
+        names = plan.select(select or [], exclude or [])
+        rows = flow_rows(plan, names)
+        if as_json:
+            import json
+
+            print(json.dumps(rows, indent=2))
+        else:
+            print_flow_table(out, rows)
+
+
+@app.command()
+def graph(
+    select: SelectOpt = None,
+    exclude: ExcludeOpt = None,
+    as_json: JsonOpt = False,
+    project: ProjectOpt = None,
+    target: TargetOpt = None,
+    var: VarOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Show the dependency graph as a tree (or JSON nodes and edges)."""
+    with handled(debug):
+        from hygge.inspect import graph_json, graph_tree
+
+        plan = load_plan(project, target, var)
+        names = plan.select(select or [], exclude or [])
+        if as_json:
+            import json
+
+            print(json.dumps(graph_json(plan, names), indent=2))
+        else:
+            out.print(graph_tree(plan, names))
+
+
+@app.command()
+def history(
+    flow: Annotated[str | None, typer.Argument(help="Only this flow (or flow file).")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to show.")] = 20,
+    as_json: JsonOpt = False,
+    project: ProjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Show past flow runs from the journal: when, rows, seconds, outcome, error."""
+    with handled(debug):
+        from hygge.inspect import print_history
+        from hygge.project import find_root
+
+        root = find_root(None, project)
+        print_history(out, root, flow, limit, as_json)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""What every connector is: a settings model, declared capabilities, and a Home and/or a Store."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from hygge.errors import FlowError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+Mode = Literal["replace", "append", "merge"]
+SchemaPolicy = Literal["fail", "append_new_columns", "ignore"]
+
+
+class ConnectorSettings(BaseModel):
+    """Base of every connector's settings; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a connector can do, checked by the resolver instead of class types."""
+
+    home: bool = True
+    store: bool = True
+    modes: frozenset[str] = frozenset({"replace", "append", "merge"})
+    query: bool = False  # the home accepts `query:` (SQL)
+    merge_needs_unique_key: bool = False
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """Read only rows whose `cursor` is past `after` (None: everything, first run)."""
+
+    cursor: str
+    after: Any = None
+    lag: Any = None
+    nulls: Literal["include_first_run", "include", "exclude", "fail"] = "include_first_run"
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    flow: str
+    source: str
+    query: str | None = None
+    batch_size: int = 100_000
+    incremental: Incremental | None = None
+
+
+@dataclass
+class WriteRequest:
+    flow: str
+    target: str
+    mode: Mode = "replace"
+    key: tuple[str, ...] = ()
+    allow_empty: bool = False
+    on_schema_change: SchemaPolicy = "append_new_columns"
+    batch_size: int = 100_000
+    cancel: threading.Event = field(default_factory=threading.Event)
+    # Called with the written row count inside the commit, so state can move with the data.
+    on_commit: Callable[[int], None] | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    rows: int
+
+
+class Cancelled(FlowError):
+    """The run was interrupted before this flow committed; its target is untouched."""
+
+
+def check_cancel(request: WriteRequest) -> None:
+    if request.cancel.is_set():
+        raise Cancelled(f"interrupted before writing target '{request.target}'; it is unchanged")
+
+
+class Endpoint:
+    """What homes and stores share: a name, validated settings, the project root for relative paths."""
+
+    def __init__(self, name: str, settings: Any, root: Path) -> None:
+        self.name = name
+        self.settings = settings
+        self.root = root
+
+    def check(self) -> None:
+        """Open the underlying place and fail with a HyggeError if it cannot be reached."""
+
+    def close(self) -> None:
+        """Release connections; called once the run is done with this endpoint."""
+
+
+class Home(Endpoint, ABC):
+    """Where data comes from."""
+
+    @abstractmethod
+    def read(self, request: ReadRequest) -> pl.LazyFrame:
+        """A lazy frame of the source; nothing is read until it is collected or sunk."""
+
+    @abstractmethod
+    def location(self, source: str) -> str:
+        """An identity of what reading `source` touches, matched against stores' locations."""
+
+    def watch_paths(self, source: str) -> list[Path]:
+        """Files or folders whose change means the source changed (file homes only)."""
+        return []
+
+
+class Store(Endpoint, ABC):
+    """Where data lands."""
+
+    @abstractmethod
+    def write(self, frame: pl.LazyFrame, request: WriteRequest) -> WriteResult:
+        """Write the frame with the request's mode, atomically: on any failure the target is unchanged."""
+
+    @abstractmethod
+    def location(self, target: str) -> str:
+        """The identity of the written target, as a home reading it would report it."""
+
+    def output_paths(self, target: str) -> list[Path]:
+        """Files or folders this store writes for `target` (so watch mode can ignore them)."""
+        return []
+
+
+class Connector:
+    """A registered connector type: subclasses set the class attributes, nothing else."""
+
+    type_name: ClassVar[str]
+    settings_model: ClassVar[type[ConnectorSettings]]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    home_class: ClassVar[type[Home] | None] = None
+    store_class: ClassVar[type[Store] | None] = None
+    # Settings `hygge new home/store NAME --type T` writes, as YAML lines (values may use ${VAR}).
+    template_settings: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def home(cls, name: str, settings: ConnectorSettings, root: Path) -> Home:
+        if cls.home_class is None:
+            raise TypeError(f"connector {cls.type_name} cannot be a home")
+        return cls.home_class(name, settings, root)
+
+    @classmethod
+    def store(cls, name: str, settings: ConnectorSettings, root: Path) -> Store:
+        if cls.store_class is None:
+            raise TypeError(f"connector {cls.type_name} cannot be a store")
+        return cls.store_class(name, settings, root)

@@ -1,0 +1,98 @@
+"""Every error a user can cause, with where it happened and what to do about it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Where:
+    """A place in a project file (1-based line and column), shown as `flows/orders.yml:7:3`."""
+
+    file: Path
+    line: int | None = None
+    column: int | None = None
+    root: Path | None = None
+
+    def __str__(self) -> str:
+        shown = self.file
+        if self.root is not None:
+            try:
+                shown = self.file.relative_to(self.root)
+            except ValueError:
+                pass
+        text = shown.as_posix()
+        if self.line is not None:
+            text += f":{self.line}"
+            if self.column is not None:
+                text += f":{self.column}"
+        return text
+
+
+class HyggeError(Exception):
+    """Root of every error a user can cause; printed without a traceback.
+
+    `exit_code` is what the CLI exits with; `retryable` says whether trying again may help.
+    """
+
+    exit_code = 2
+    retryable = False
+
+    def __init__(self, message: str, *, where: Where | str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.where is not None:
+            text = f"{self.where}  {text}"
+        if self.hint:
+            text = f"{text} {self.hint}"
+        return text
+
+
+class ProjectError(HyggeError):
+    """The project files are wrong: bad YAML, unknown keys, unresolved names, cycles."""
+
+
+class UsageError(HyggeError):
+    """The command line is wrong: nothing selected, unknown selector, bad option value."""
+
+
+class FlowError(HyggeError):
+    """A flow failed while running; its downstream is skipped, the rest of the run goes on."""
+
+    exit_code = 1
+
+
+class TransientFlowError(FlowError):
+    """A flow failed for a reason that may pass (a lost connection, a lock)."""
+
+    retryable = True
+
+
+class MissingDriverError(ProjectError):
+    """A connector needs a package that is not installed."""
+
+    def __init__(self, type_name: str, module: str, extra: str, *, where: Where | str | None = None) -> None:
+        super().__init__(
+            f"connector '{type_name}' needs the Python package '{module}', which is not installed.",
+            where=where,
+            hint=f'Install it with: pip install "hygge[{extra}]"',
+        )
+
+
+def did_you_mean(word: str, choices: Iterable[str], *, kind: str) -> str:
+    """A hint such as "Did you mean 'shop_db'? Homes: drops, shop_db"."""
+    names = sorted(set(choices))
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    parts = []
+    if close:
+        parts.append(f"Did you mean '{close[0]}'?")
+    parts.append(f"{kind}: {', '.join(names)}" if names else f"There are no {kind.lower()}.")
+    return " ".join(parts)

@@ -1,0 +1,169 @@
+"""`.hygge/state.db`: the run journal and the watermarks, in SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hygge.redact import redact
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    target TEXT,
+    command TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    outcome TEXT
+);
+CREATE TABLE IF NOT EXISTS flow_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    flow TEXT NOT NULL,
+    target TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    rows INTEGER,
+    seconds REAL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    window_from TEXT,
+    window_to TEXT
+);
+CREATE INDEX IF NOT EXISTS flow_runs_flow ON flow_runs(flow, started_at);
+CREATE TABLE IF NOT EXISTS watermarks (
+    flow TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '',
+    cursor TEXT NOT NULL,
+    value TEXT,
+    value_type TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (flow, target)
+);
+"""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class FlowRunRecord:
+    run_id: str
+    flow: str
+    target: str | None
+    started_at: str
+    ended_at: str | None
+    rows: int | None
+    seconds: float | None
+    outcome: str
+    error: str | None
+    window_from: str | None
+    window_to: str | None
+
+
+class StateStore:
+    """One connection per thread; every write is its own short transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # executescript commits on its own, so it cannot run inside _tx's BEGIN ... COMMIT.
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # --- the journal -------------------------------------------------------------------------
+
+    def start_run(self, target: str | None, command: str) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO runs (run_id, target, command, started_at) VALUES (?, ?, ?, ?)",
+                (run_id, target, redact(command), now()),
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, outcome: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE runs SET ended_at = ?, outcome = ? WHERE run_id = ?", (now(), outcome, run_id)
+            )
+
+    def start_flow(self, run_id: str, flow: str, target: str | None) -> int:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO flow_runs (run_id, flow, target, started_at, outcome) VALUES (?, ?, ?, ?, 'running')",
+                (run_id, flow, target, now()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def finish_flow(
+        self,
+        entry: int,
+        *,
+        outcome: str,
+        rows: int | None,
+        seconds: float | None,
+        error: str | None = None,
+        window: tuple[str | None, str | None] = (None, None),
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE flow_runs SET ended_at = ?, rows = ?, seconds = ?, outcome = ?, error = ?,"
+                " window_from = ?, window_to = ? WHERE id = ?",
+                (now(), rows, seconds, outcome, redact(error) if error else None, *window, entry),
+            )
+
+    def record_skipped(self, run_id: str, flow: str, target: str | None, reason: str) -> None:
+        stamp = now()
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO flow_runs (run_id, flow, target, started_at, ended_at, outcome, error)"
+                " VALUES (?, ?, ?, ?, ?, 'skipped', ?)",
+                (run_id, flow, target, stamp, stamp, redact(reason)),
+            )
+
+    def history(self, flow: str | None = None, limit: int = 20) -> list[FlowRunRecord]:
+        sql = (
+            "SELECT run_id, flow, target, started_at, ended_at, rows, seconds, outcome, error,"
+            " window_from, window_to FROM flow_runs"
+        )
+        params: tuple[object, ...] = ()
+        if flow is not None:
+            sql += " WHERE flow = ? OR flow LIKE ?"
+            params = (flow, f"{flow}.%")
+        sql += " ORDER BY id DESC LIMIT ?"
+        rows = self._conn().execute(sql, (*params, limit)).fetchall()
+        return [FlowRunRecord(*row) for row in rows]

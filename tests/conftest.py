@@ -1,0 +1,76 @@
+"""Shared test helpers: real project folders in tmp_path and the real `hygge` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent / "hygge"
+
+
+def build_project(root: Path, files: dict[str, str | bytes]) -> Path:
+    """Write `{relative path: content}` under root (YAML text is dedented)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+def run_hygge(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed `hygge` command as a user would."""
+    command = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "hygge.cli"]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HYGGE_")}
+    full_env.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"})
+    full_env.update(env or {})
+    return subprocess.run(
+        [*command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+# A small project most tests start from: CSV drops into a Parquet lake.
+BASE: dict[str, str | bytes] = {
+    "hygge.yml": """
+        name: test_project
+        defaults:
+          home: drops
+          store: lake
+    """,
+    "homes/drops.yml": """
+        type: csv
+        path: data/drops
+    """,
+    "stores/lake.yml": """
+        type: parquet
+        path: data/lake
+    """,
+    "data/drops/orders.csv": "id,amount\n1,10.5\n2,20.0\n3,7.25\n",
+    "data/drops/customers.csv": "id,name\n1,Ada\n2,Bo\n",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Callable[..., Path]:
+    """`project({"flows/orders.yml": "..."})` builds BASE plus the given files and returns its root."""
+
+    def make(files: dict[str, str | bytes] | None = None, *, base: bool = True) -> Path:
+        return build_project(tmp_path / "proj", {**(BASE if base else {}), **(files or {})})
+
+    return make
+
+
+@pytest.fixture
+def hygge() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_hygge
