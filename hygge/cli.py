@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -24,8 +25,10 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Off a terminal Rich would wrap tables at 80 columns; pipes and logs read better unwrapped.
+_width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "0") or 0) or 160
+out = Console(highlight=False, width=_width)
+err = Console(stderr=True, highlight=False, width=_width)
 
 ProjectOpt = Annotated[
     Path | None, typer.Option("--project", "-p", help="Project folder (default: nearest hygge.yml upward).")
@@ -34,17 +37,13 @@ TargetOpt = Annotated[
     str | None,
     typer.Option("--target", "-t", help="Target from hygge.yml (default: HYGGE_TARGET, default_target)."),
 ]
-VarOpt = Annotated[
-    list[str] | None, typer.Option("--var", help="Set a variable: --var KEY=VALUE (repeatable).")
-]
+VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Set a variable: --var KEY=VALUE (repeatable).")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for errors.")]
 SelectOpt = Annotated[
     list[str] | None,
     typer.Option("--select", "-s", help="Selection: name, name+, +name, tag:x, home:x, store:x, globs."),
 ]
-ExcludeOpt = Annotated[
-    list[str] | None, typer.Option("--exclude", "-x", help="Leave out flows matching these.")
-]
+ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Leave out flows matching these.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
@@ -64,7 +63,7 @@ def handled(debug: bool) -> Iterator[None]:
     except HyggeError as exc:
         if debug:
             err.print(redact(traceback.format_exc()), markup=False)
-        err.print(redact(f"error: {exc}"), markup=False, style="red")
+        err.print(redact(f"error: {exc}"), markup=False, style="red", soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -83,9 +82,7 @@ def run(
     all_: Annotated[bool, typer.Option("--all", "-a", help="Run every flow.")] = False,
     select: SelectOpt = None,
     exclude: ExcludeOpt = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="Flows at once (default: hygge.yml).")
-    ] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Flows at once (default: hygge.yml).")] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed flow.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run; write nothing.")] = False,
     full_refresh: Annotated[
@@ -94,9 +91,7 @@ def run(
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="Allow replacing a non-empty target with zero rows.")
     ] = False,
-    watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Rerun changed flows as files change.")
-    ] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Rerun changed flows as files change.")] = False,
     log_format: Annotated[LogFormat, typer.Option("--log-format", help="text or json.")] = LogFormat.text,
     project: ProjectOpt = None,
     target: TargetOpt = None,
@@ -115,9 +110,7 @@ def run(
                 hint="Use `hygge run --all`, `hygge run NAME...` or `--select EXPR` (see `hygge ls`).",
             )
         if all_ and chosen:
-            raise UsageError(
-                "--all runs every flow; do not combine it with names or --select.", where="hygge run"
-            )
+            raise UsageError("--all runs every flow; do not combine it with names or --select.", where="hygge run")
         from hygge.runner import RunOptions
 
         options = RunOptions(
@@ -137,9 +130,7 @@ def run(
         raise typer.Exit(_run_selected(plan, selected, options, log_format, debug))
 
 
-def _run_selected(
-    plan: Plan, selected: list[str], options: object, log_format: LogFormat, debug: bool
-) -> int:
+def _run_selected(plan: Plan, selected: list[str], options: object, log_format: LogFormat, debug: bool) -> int:
     from hygge.report import ConsoleReporter, JsonReporter
     from hygge.runner import RunOptions, run
 

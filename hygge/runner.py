@@ -131,6 +131,7 @@ class _Session:
         self.reporter = reporter
         self.cancel = cancel
         self.selected = set(ordered)
+        self.threads = options.threads or plan.project.spec.threads
         self.status: dict[str, Status] = {}
         self.result = RunResult()
         self.state = StateStore(plan.project.state_dir / "state.db")
@@ -141,18 +142,13 @@ class _Session:
 
     def run(self) -> RunResult:
         started = time.perf_counter()
-        threads = self.options.threads or self.plan.project.spec.threads
-        log.info("run %s: %d flows, %d threads", self.run_id, len(self.ordered), threads)
+        log.info("run %s: %d flows, %d threads", self.run_id, len(self.ordered), self.threads)
         try:
-            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hygge-flow") as pool:
+            with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="hygge-flow") as pool:
                 self._schedule(pool)
         finally:
             self.result.seconds = time.perf_counter() - started
-            outcome = (
-                "interrupted"
-                if self.result.interrupted
-                else ("ok" if self.result.exit_code == 0 else "failed")
-            )
+            outcome = "interrupted" if self.result.interrupted else ("ok" if self.result.exit_code == 0 else "failed")
             self.state.finish_run(self.run_id, outcome)
             self.state.close()
             log.info("run %s finished: %s", self.run_id, outcome)
@@ -197,7 +193,7 @@ class _Session:
                 self._skip(name, f"upstream {bad[0]} did not succeed")
             elif self.cancel.is_set():
                 self._skip(name, "the run was stopped")
-            elif all(self.status.get(p) == "ok" for p in parents):
+            elif len(running) < self.threads and all(self.status.get(p) == "ok" for p in parents):
                 self.reporter.flow_started(flow)
                 entry = self.state.start_flow(self.run_id, name, self.target)
                 running[pool.submit(self._execute, flow, entry)] = name
@@ -226,21 +222,15 @@ class _Session:
         except Cancelled as exc:
             outcome = FlowOutcome(flow.name, "cancelled", error=str(exc))
         except HyggeError as exc:
-            outcome = FlowOutcome(
-                flow.name, "failed", error=redact(str(exc)), traceback=traceback.format_exc()
-            )
+            outcome = FlowOutcome(flow.name, "failed", error=redact(str(exc)), traceback=traceback.format_exc())
         except Exception as exc:  # a bug or an unexpected library error: keep the traceback in the log
             message = f"flow {flow.name}: {type(exc).__name__}: {exc}"
-            outcome = FlowOutcome(
-                flow.name, "failed", error=redact(message), traceback=traceback.format_exc()
-            )
+            outcome = FlowOutcome(flow.name, "failed", error=redact(message), traceback=traceback.format_exc())
         outcome.seconds = time.perf_counter() - started
         if outcome.traceback:
             log.error("flow %s failed: %s\n%s", flow.name, outcome.error, redact(outcome.traceback))
         else:
-            log.info(
-                "flow %s %s: %d rows in %.2f s", flow.name, outcome.status, outcome.rows, outcome.seconds
-            )
+            log.info("flow %s %s: %d rows in %.2f s", flow.name, outcome.status, outcome.rows, outcome.seconds)
         self.state.finish_flow(
             entry, outcome=outcome.status, rows=outcome.rows, seconds=outcome.seconds, error=outcome.error
         )
@@ -258,9 +248,7 @@ def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event) -> in
     store = flow.make_store()
     try:
         checkpoint("flow.start")
-        frame = home.read(
-            ReadRequest(flow=flow.name, source=flow.source, query=flow.query, batch_size=flow.batch_size)
-        )
+        frame = home.read(ReadRequest(flow=flow.name, source=flow.source, query=flow.query, batch_size=flow.batch_size))
         request = WriteRequest(
             flow=flow.name,
             target=flow.target,

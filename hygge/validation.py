@@ -37,8 +37,19 @@ def validate(model: type[M], data: Any, doc: YamlDoc, *, base: Loc = (), what: s
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise_all([_one(err, model, doc, base, what) for err in exc.errors()])
+        raise_all([_one(err, model, doc, base, what) for err in _without_implied(exc.errors(), model)])
     raise AssertionError("unreachable")
+
+
+def _without_implied(errors: list[Any], model: type[BaseModel]) -> list[Any]:
+    """Drop "missing 'path'" when the same mapping has a misspelt key close to it: one mistake, one error."""
+    misspelt: set[tuple[Any, ...]] = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = _clean_loc(tuple(err["loc"]))
+            for close in difflib.get_close_matches(str(loc[-1]), _field_names(model, loc[:-1]), n=3, cutoff=0.5):
+                misspelt.add((*loc[:-1], close))
+    return [e for e in errors if not (e["type"] == "missing" and _clean_loc(tuple(e["loc"])) in misspelt)]
 
 
 def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hygge.errors import ProjectError, Where
+from hygge.redact import SECRET_KEY, register_secret
 from hygge.yamlsource import Loc, YamlDoc
 
 _REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}")
@@ -47,6 +48,8 @@ class Variables:
             self.used.add(name)
             value = self.lookup(name)
             if value is not None:
+                if SECRET_KEY.search(name):
+                    register_secret(value)
                 return value
             if sep:
                 return default

@@ -62,7 +62,10 @@ def parse_yaml(text: str, path: Path, root: Path) -> YamlDoc:
         mark = exc.problem_mark or exc.context_mark
         where = Where(path, mark.line + 1, mark.column + 1, root) if mark else Where(path, root=root)
         problem = exc.problem or "invalid YAML"
-        context = f" ({exc.context})" if exc.context else ""
+        context = f" ({exc.context}"
+        if exc.context_mark is not None and exc.context_mark is not mark:
+            context += f" that starts at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}"
+        context = f"{context})" if exc.context else ""
         raise ProjectError(
             f"YAML syntax error: {problem}{context}",
             where=where,
@@ -84,9 +87,7 @@ def _build(node: yaml.Node, loc: Loc, loader: yaml.SafeLoader, doc: YamlDoc) -> 
             if not isinstance(key, str | int | float | bool) and key is not None:
                 raise ProjectError(
                     "a mapping key must be a plain name",
-                    where=Where(
-                        doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1, doc.root
-                    ),
+                    where=Where(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1, doc.root),
                 )
             key = str(key) if not isinstance(key, str) else key
             key_pos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
