@@ -1,0 +1,64 @@
+"""The csv connector: a folder of CSV datasets, as a home and a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import polars as pl
+from pydantic import Field
+
+from hygge.connectors.base import Connector
+from hygge.connectors.files import FILE_CAPABILITIES, FileFormat, FileHome, FileSettings, FileStore
+
+
+class CsvSettings(FileSettings):
+    separator: str = Field(default=",", min_length=1, max_length=1)
+    has_header: bool = True  # read and write a header line
+    encoding: Literal["utf8", "utf8-lossy"] = "utf8"
+    null_values: str | list[str] | None = None  # written nulls use the first one
+    # Rows read to guess column types; Polars' default of 100 fails on files whose later rows widen a type.
+    infer_schema_length: int | None = 10_000
+
+
+class CsvFormat(FileFormat[CsvSettings]):
+    extension = "csv"
+
+    def scan(self, path: Path, settings: CsvSettings) -> pl.LazyFrame:
+        return pl.scan_csv(
+            path,
+            separator=settings.separator,
+            has_header=settings.has_header,
+            encoding=settings.encoding,
+            null_values=settings.null_values,
+            infer_schema_length=settings.infer_schema_length,
+        )
+
+    def sink(self, frame: pl.LazyFrame, path: Path, settings: CsvSettings) -> None:
+        nulls = settings.null_values
+        null_value = nulls if isinstance(nulls, str) else (nulls[0] if nulls else None)
+        frame.sink_csv(
+            path,
+            separator=settings.separator,
+            include_header=settings.has_header,
+            null_value=null_value,
+            check_extension=False,  # the temp file's name ends in .tmp
+            sync_on_close="all",
+        )
+
+
+class CsvHome(FileHome):
+    file_format = CsvFormat()
+
+
+class CsvStore(FileStore):
+    file_format = CsvFormat()
+
+
+class CsvConnector(Connector):
+    type_name = "csv"
+    settings_model = CsvSettings
+    capabilities = FILE_CAPABILITIES
+    home_class = CsvHome
+    store_class = CsvStore
+    template_settings: ClassVar[dict[str, Any]] = {"path": "data/drops"}

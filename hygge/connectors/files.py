@@ -1,0 +1,544 @@
+"""File datasets shared by the csv, ndjson and parquet connectors: a folder holding one dataset per name.
+
+Dataset `orders` in folder `path` is either the single file `orders.<ext>` (written by replace and merge) or
+the folder `orders/` of part files (written by append). Names starting with `.` or `_` are never data: temp
+files, a folder set aside during a replace, and tool metadata such as `_SUCCESS` live under such names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+import polars as pl
+from pydantic import field_validator
+
+from hygge.connectors.base import (
+    Capabilities,
+    ConnectorSettings,
+    Home,
+    Incremental,
+    ReadRequest,
+    Store,
+    WriteRequest,
+    WriteResult,
+    check_cancel,
+)
+from hygge.errors import FlowError
+from hygge.faults import checkpoint
+from hygge.schema import apply_schema_plan, plan_schema_change
+
+__all__ = ["FILE_CAPABILITIES", "FileFormat", "FileHome", "FileSettings", "FileStore"]
+
+FILE_CAPABILITIES = Capabilities(home=True, store=True, modes=frozenset({"replace", "append", "merge"}))
+GLOB_CHARS = frozenset("*?[")
+# Staging folders of a killed run are harmless (hidden); only ones this old are removed, so a store never
+# deletes the staging folder of a write still running in another process.
+STALE_TEMP_AGE = timedelta(minutes=15)
+
+
+class FileSettings(ConnectorSettings):
+    """A folder of datasets; subclasses add their format's options."""
+
+    path: str
+
+    @field_validator("path")
+    @classmethod
+    def _local_folder(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("path must name a folder, such as data/lake")
+        if "://" in value:
+            raise ValueError(f"'{value}' is a remote location; file connectors use local folders only")
+        return value
+
+
+S = TypeVar("S", bound=FileSettings)
+
+
+class FileFormat(ABC, Generic[S]):
+    """How one file format is scanned, sunk and counted; everything else is shared."""
+
+    extension: ClassVar[str]
+
+    @abstractmethod
+    def scan(self, path: Path, settings: S) -> pl.LazyFrame:
+        """A lazy frame over one file."""
+
+    @abstractmethod
+    def sink(self, frame: pl.LazyFrame, path: Path, settings: S) -> None:
+        """Stream `frame` into the file `path` (bounded memory), synced to disk when done."""
+
+    def count_rows(self, path: Path, settings: S) -> int:
+        """Rows in one written file; Parquet answers from its metadata, text formats are re-scanned."""
+        return int(self.scan(path, settings).select(pl.len()).collect().item())
+
+
+def _is_glob(text: str) -> bool:
+    return any(char in GLOB_CHARS for char in text)
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def _utc_stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
+
+
+def _sync_dir(path: Path) -> None:
+    """Make renames in `path` durable; a no-op where directories cannot be opened (Windows)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Where dataset `name` lives under `base`: the file `<name>.<ext>` or the folder `<name>/` of parts."""
+
+    base: Path
+    name: str
+    extension: str
+
+    @property
+    def file(self) -> Path:
+        return self.base / f"{self.name}.{self.extension}"
+
+    @property
+    def folder(self) -> Path:
+        return self.base / self.name
+
+    @property
+    def parent(self) -> Path:
+        return self.file.parent
+
+    @property
+    def leaf(self) -> str:
+        return self.folder.name
+
+    def parts(self) -> list[Path]:
+        """The folder's data files, oldest first (part names start with their UTC time)."""
+        if not self.folder.is_dir():
+            return []
+        suffix = f".{self.extension}"
+        found = (p for p in self.folder.iterdir() if p.name.endswith(suffix) and not _is_hidden(p.name))
+        return sorted(p for p in found if p.is_file())
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A temp file path for one write, inside a hidden folder that is removed with whatever is left.
+
+        A folder rather than a bare temp file because a failed Polars sink may still create its file just
+        after raising; once the folder is gone, that late file cannot appear.
+        """
+        folder = self.parent / f".{self.leaf}.{self.extension}.{uuid.uuid4().hex}.tmp"
+        folder.mkdir()
+        try:
+            yield folder / f"{self.leaf}.{self.extension}"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def aside_path(self) -> Path:
+        return self.parent / f".{self.leaf}.{self.extension}.{uuid.uuid4().hex}.replaced"
+
+    def _own(self, kind: str) -> list[Path]:
+        """This dataset's staging folders (`tmp`) or set-aside parts folders (`replaced`)."""
+        if not self.parent.is_dir():
+            return []
+        prefix = re.escape(f".{self.leaf}.{self.extension}.")
+        pattern = re.compile(rf"{prefix}[0-9a-f]{{32}}\.{kind}")
+        return sorted(p for p in self.parent.iterdir() if pattern.fullmatch(p.name))
+
+    def asides(self) -> list[Path]:
+        return self._own("replaced")
+
+    def temps(self) -> list[Path]:
+        return self._own("tmp")
+
+    def files(self, *, where: str, shown: str) -> list[Path]:
+        """The data files now, or [] when there are none; both a file and a folder of parts is an error."""
+        parts = self.parts()
+        if self.file.is_file():
+            if parts:
+                raise FlowError(
+                    f"both {shown}.{self.extension} and the folder {shown}/ hold data",
+                    where=where,
+                    hint=f"Name one: '{self.name}.{self.extension}' for the file or "
+                    f"'{self.name}/*.{self.extension}' for the folder, or remove the other.",
+                )
+            return [self.file]
+        return parts
+
+
+class _FileEndpoint:
+    """Paths shared by the home and the store: the folder from settings and how a path is shown."""
+
+    file_format: ClassVar[FileFormat[Any]]
+    name: str
+    settings: Any
+    root: Path
+
+    @property
+    def base(self) -> Path:
+        return self.root / Path(self.settings.path).expanduser()
+
+    def shown(self, path: Path) -> str:
+        """`path` relative to the project root where possible, as the user wrote paths."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def dataset(self, name: str) -> Dataset:
+        ext = self.file_format.extension
+        stem = name[: -len(ext) - 1] if name.endswith(f".{ext}") else name
+        return Dataset(self.base, stem, ext)
+
+    def _location(self, name: str) -> str:
+        # Resolve only the folder: dependency inference compares these strings, and must not depend on
+        # whether the file exists yet.
+        dataset = self.dataset(name)
+        return f"file:{(dataset.parent.resolve() / dataset.file.name).as_posix()}"
+
+    def scan_files(self, files: list[Path]) -> pl.LazyFrame:
+        frames = [self.file_format.scan(path, self.settings) for path in files]
+        if len(frames) == 1:
+            return frames[0]
+        # Parts written before and after a schema change differ; relaxed diagonal concat fills and widens.
+        return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _glob_split(pattern: str, base: Path) -> tuple[Path, str]:
+    """(the folder before the first glob character, the rest of the pattern)."""
+    path = base / Path(pattern).expanduser()
+    parts = path.parts
+    fixed = next(i for i, part in enumerate(parts) if _is_glob(part))
+    return Path(*parts[:fixed]), "/".join(parts[fixed:])
+
+
+class FileHome(_FileEndpoint, Home):
+    """Reads dataset `source` (a name, a file name with the extension, or a glob) under the folder `path`."""
+
+    def read(self, request: ReadRequest) -> pl.LazyFrame:
+        where = f"flow {request.flow}"
+        if request.query is not None:
+            raise FlowError(
+                f"a {self.file_format.extension} home reads files, not queries",
+                where=where,
+                hint="Use source: with a file name, a folder or a glob instead of query:.",
+            )
+        files = self._resolve(request.source, where)
+        try:
+            frame = self.scan_files(files)
+        except pl.exceptions.PolarsError as exc:
+            what = self.shown(files[0])
+            if len(files) > 1:
+                what = f"{len(files)} files in {self.shown(files[0].parent)}"
+            raise FlowError(f"could not read {what}: {exc}", where=where) from exc
+        if request.incremental is not None:
+            frame = _only_new_rows(frame, request.incremental, where)
+        return frame
+
+    def _resolve(self, source: str, where: str) -> list[Path]:
+        if _is_glob(source):
+            return self._glob(source, where)
+        dataset = self.dataset(source)
+        shown = self.shown(dataset.folder)
+        if source.endswith(f".{dataset.extension}"):
+            if dataset.file.is_file():
+                return [dataset.file]
+            raise self._missing(dataset, where, tried=[self.shown(dataset.file)])
+        files = dataset.files(where=where, shown=shown)
+        if files:
+            return files
+        if dataset.folder.is_dir():
+            raise FlowError(
+                f"could not read {shown}/: the folder has no .{dataset.extension} files",
+                where=where,
+                hint="Files whose names start with '.' or '_' are ignored.",
+            )
+        raise self._missing(dataset, where, tried=[self.shown(dataset.file), f"{shown}/"])
+
+    def _glob(self, pattern: str, where: str) -> list[Path]:
+        folder, rest = _glob_split(pattern, self.base)
+        suffix = f".{self.file_format.extension}"
+        files = sorted(
+            path
+            for path in folder.glob(rest)
+            if path.name.endswith(suffix)
+            and not any(_is_hidden(part) for part in path.relative_to(folder).parts)
+            and path.is_file()
+        )
+        if not files:
+            raise FlowError(
+                f"could not read {self.shown(folder / rest)}: no {suffix} file matches",
+                where=where,
+                hint=f"The pattern is relative to {self.shown(self.base)}/ (path: of home '{self.name}').",
+            )
+        return files
+
+    def _missing(self, dataset: Dataset, where: str, *, tried: list[str]) -> FlowError:
+        hints = [f"Tried {' and '.join(tried)}."]
+        if dataset.asides():
+            hints.append(
+                f"An interrupted replace set the previous rows aside in {self.shown(dataset.asides()[0])}; "
+                "run the flow that writes this target again to restore or finish it."
+            )
+        elif not self.base.is_dir():
+            hints.append(f"The folder {self.shown(self.base)} (path: of home '{self.name}') does not exist.")
+        else:
+            names = self._available()
+            if names:
+                shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+                hints.append(f"Sources there: {shown}.")
+        return FlowError(f"could not read {tried[0]}: file does not exist", where=where, hint=" ".join(hints))
+
+    def _available(self) -> list[str]:
+        suffix = f".{self.file_format.extension}"
+        names = set()
+        for path in self.base.iterdir():
+            if _is_hidden(path.name):
+                continue
+            if path.is_file() and path.name.endswith(suffix):
+                names.add(path.name[: -len(suffix)])
+            elif path.is_dir() and Dataset(self.base, path.name, self.file_format.extension).parts():
+                names.add(path.name)
+        return sorted(names)
+
+    def location(self, source: str) -> str:
+        if _is_glob(source):
+            folder, rest = _glob_split(source, self.base)
+            return f"file:{folder.resolve().as_posix()}/{rest}"
+        return self._location(source)
+
+    def watch_paths(self, source: str) -> list[Path]:
+        if _is_glob(source):
+            return [_glob_split(source, self.base)[0]]
+        dataset = self.dataset(source)
+        return [dataset.file, dataset.folder]
+
+    def check(self) -> None:
+        if not self.base.is_dir():
+            raise FlowError(
+                f"the folder {self.shown(self.base)} does not exist",
+                where=f"home {self.name}",
+                hint="Create it or change path: in the home's file.",
+            )
+
+
+def _only_new_rows(frame: pl.LazyFrame, incremental: Incremental, where: str) -> pl.LazyFrame:
+    """Rows whose cursor is past the watermark (minus the lag), with null cursors as the policy says."""
+    columns = frame.collect_schema().names()
+    if incremental.cursor not in columns:
+        raise FlowError(
+            f"the incremental cursor '{incremental.cursor}' is not a column of the source",
+            where=where,
+            hint=f"Columns: {', '.join(columns)}.",
+        )
+    cursor = pl.col(incremental.cursor)
+    if incremental.nulls == "fail" and frame.select(cursor.is_null().any()).collect().item():
+        raise FlowError(
+            f"the incremental cursor '{incremental.cursor}' has null values",
+            where=where,
+            hint="Set incremental.nulls to include or exclude to decide what to do with them.",
+        )
+    if incremental.after is None:
+        return frame.filter(cursor.is_not_null()) if incremental.nulls == "exclude" else frame
+    lower = incremental.after if incremental.lag is None else incremental.after - incremental.lag
+    past = cursor > lower
+    return frame.filter(past | cursor.is_null() if incremental.nulls == "include" else past)
+
+
+class FileStore(_FileEndpoint, Store):
+    """Writes target `orders` as `<path>/orders.<ext>` (replace, merge) or parts in `<path>/orders/`."""
+
+    def write(self, frame: pl.LazyFrame, request: WriteRequest) -> WriteResult:
+        where = f"flow {request.flow}"
+        if _is_glob(request.target):
+            raise FlowError(f"target '{request.target}' has glob characters", where=where)
+        dataset = self.dataset(request.target)
+        try:
+            dataset.parent.mkdir(parents=True, exist_ok=True)
+            self._recover(dataset)
+            if request.mode == "append":
+                return self._append(frame, request, dataset)
+            if request.mode == "merge":
+                frame = self._merged(frame, request, dataset)
+            elif request.mode != "replace":
+                raise FlowError(f"unknown mode '{request.mode}'", where=where)
+            return self._replace(frame, request, dataset)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise FlowError(
+                f"could not write {self.shown(dataset.file)}: {exc}",
+                where=where,
+                hint=f"Target '{request.target}' is unchanged.",
+            ) from exc
+
+    def _recover(self, dataset: Dataset) -> None:
+        """Finish or undo a replace a killed run left half done, and remove its stale staging folders."""
+        for aside in dataset.asides():
+            if dataset.file.exists():
+                shutil.rmtree(aside, ignore_errors=True)  # the replace committed; the old parts are garbage
+            elif not dataset.folder.exists():
+                aside.rename(dataset.folder)  # killed before the commit: the old parts are still the target
+        cutoff = time.time() - STALE_TEMP_AGE.total_seconds()
+        for temp in dataset.temps():
+            with contextlib.suppress(OSError):
+                # the file inside is what a running write keeps touching
+                touched = [temp, *temp.iterdir()] if temp.is_dir() else [temp]
+                if max(path.stat().st_mtime for path in touched) >= cutoff:
+                    continue
+                if temp.is_dir():
+                    shutil.rmtree(temp)
+                else:
+                    temp.unlink()
+
+    def _sink(self, frame: pl.LazyFrame, temp: Path) -> int:
+        self.file_format.sink(frame, temp, self.settings)
+        return self.file_format.count_rows(temp, self.settings)
+
+    def _replace(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> WriteResult:
+        aside: Path | None = None
+        with dataset.staging() as temp:
+            rows = self._sink(frame, temp)
+            if rows == 0 and not request.allow_empty:
+                self._refuse_emptying(dataset, request)
+            _before_commit(request, rows)
+            # Order matters for readers and for a crash at any step: a reader must never see the old parts
+            # and the new file together (rows twice). So the parts folder goes aside to a hidden name first,
+            # then the new file is renamed in (the commit), then the old parts are deleted. A crash between
+            # the two renames leaves no visible target and the old parts aside; the next write of this target
+            # restores them (_recover), since the replace did not commit. A crash after the commit leaves
+            # garbage aside that the next write deletes.
+            if dataset.folder.is_dir():
+                aside = dataset.aside_path()
+                dataset.folder.rename(aside)
+            try:
+                checkpoint("write.between_renames")
+                temp.replace(dataset.file)
+            except BaseException:
+                if aside is not None:
+                    aside.rename(dataset.folder)
+                raise
+            _sync_dir(dataset.parent)
+        checkpoint("write.after_commit")
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+        return WriteResult(rows)
+
+    def _refuse_emptying(self, dataset: Dataset, request: WriteRequest) -> None:
+        existing = [dataset.file] if dataset.file.is_file() else []
+        if any(self.file_format.count_rows(path, self.settings) for path in existing + dataset.parts()):
+            raise FlowError(
+                f"refusing to replace the rows of target '{request.target}' with no rows",
+                where=f"flow {request.flow}",
+                hint="The target is unchanged. Pass --allow-empty if emptying it is intended.",
+            )
+
+    def _existing(self, dataset: Dataset, request: WriteRequest) -> pl.LazyFrame | None:
+        """The target's current rows, or None when it has no files (or none with columns)."""
+        where = f"flow {request.flow}"
+        files = dataset.files(where=where, shown=self.shown(dataset.folder))
+        if not files:
+            return None
+        existing = self.scan_files(files)
+        return existing if existing.collect_schema() else None
+
+    def _evolve(self, frame: pl.LazyFrame, existing: pl.LazyFrame, request: WriteRequest) -> pl.LazyFrame:
+        plan = plan_schema_change(
+            existing.collect_schema(),
+            frame.collect_schema(),
+            request.on_schema_change,
+            what=f"target '{request.target}'",
+            where=f"flow {request.flow}",
+        )
+        return apply_schema_plan(frame, plan)
+
+    def _append(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> WriteResult:
+        existing = self._existing(dataset, request)
+        if existing is not None:
+            frame = self._evolve(frame, existing, request)
+        with dataset.staging() as temp:
+            rows = self._sink(frame, temp)
+            _before_commit(request, rows)
+            if rows == 0:
+                return WriteResult(0)
+            # Each step is one rename and every state between them shows each row once: an empty new folder
+            # is not data, the old single file moves in as the first part, then the new part is the commit.
+            dataset.folder.mkdir(exist_ok=True)
+            now = datetime.now(UTC)
+            if dataset.file.is_file():
+                written = datetime.fromtimestamp(dataset.file.stat().st_mtime, UTC)
+                earlier = min(written, now - timedelta(microseconds=1))  # sorts before the new part
+                dataset.file.rename(dataset.folder / self._part_name(earlier))
+            temp.replace(dataset.folder / self._part_name(now))
+            _sync_dir(dataset.folder)
+            _sync_dir(dataset.parent)
+        checkpoint("write.after_commit")
+        return WriteResult(rows)
+
+    def _part_name(self, moment: datetime) -> str:
+        return f"part-{_utc_stamp(moment)}-{uuid.uuid4().hex[:8]}.{self.file_format.extension}"
+
+    def _merged(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> pl.LazyFrame:
+        """The target's rows upserted with the new ones by key: the last row per key wins, new after old."""
+        where = f"flow {request.flow}"
+        key = list(request.key)
+        if not key:
+            raise FlowError("merge needs a key", where=where, hint="Set key: in the flow, such as key: [id].")
+        columns = frame.collect_schema().names()
+        missing = [name for name in key if name not in columns]
+        if missing:
+            raise FlowError(
+                f"the data has no key column {', '.join(missing)}",
+                where=where,
+                hint=f"Columns: {', '.join(columns)}.",
+            )
+        existing = self._existing(dataset, request)
+        if existing is not None:
+            existing_columns = existing.collect_schema().names()
+            missing = [name for name in key if name not in existing_columns]
+            if missing:
+                raise FlowError(
+                    f"target '{request.target}' has no key column {', '.join(missing)} to merge on",
+                    where=where,
+                    hint="Rebuild the target with --full-refresh, or change key:.",
+                )
+            frame = pl.concat([existing, self._evolve(frame, existing, request)], how="diagonal_relaxed")
+        return frame.unique(subset=key, keep="last", maintain_order=True)
+
+    def location(self, target: str) -> str:
+        return self._location(target)
+
+    def output_paths(self, target: str) -> list[Path]:
+        dataset = self.dataset(target)
+        return [dataset.file, dataset.folder]
+
+    def check(self) -> None:
+        if self.base.exists() and not self.base.is_dir():
+            raise FlowError(
+                f"{self.shown(self.base)} is a file, not a folder",
+                where=f"store {self.name}",
+                hint="Change path: in the store's file to a folder.",
+            )
+
+
+def _before_commit(request: WriteRequest, rows: int) -> None:
+    """The last moment a write may still stop with the target unchanged; state moves with it (on_commit)."""
+    check_cancel(request)
+    checkpoint("write.before_commit")
+    if request.on_commit is not None:
+        request.on_commit(rows)
