@@ -37,12 +37,10 @@ def fmt_rate(outcome: FlowOutcome) -> str:
 class ConsoleReporter:
     """Human output; the live progress display only when writing to a terminal."""
 
-    def __init__(
-        self, console: Console | None = None, *, live: bool | None = None, quiet: bool = False
-    ) -> None:
+    def __init__(self, console: Console | None = None, *, live: bool | None = None, compact: bool = False) -> None:
         self.console = console or Console(highlight=False)
         self.live = self.console.is_terminal if live is None else live
-        self.quiet = quiet
+        self.compact = compact  # watch mode: no table, one closing line
         self.total = 0
         self.done = 0
         self.progress: Progress | None = None
@@ -55,17 +53,13 @@ class ConsoleReporter:
     def run_started(self, plan: Plan, names: Sequence[str], options: RunOptions) -> None:
         self.total = len(names)
         if options.dry_run:
-            self.console.print(
-                f"Dry run: {len(names)} flow(s) would run, in this order (nothing is written):"
-            )
+            self.console.print(f"Dry run: {len(names)} flow(s) would run, in this order (nothing is written):")
             for name in names:
                 self.console.print(f"  {name}  {describe(plan.flows[name])}")
             return
         target = f" (target {plan.project.target})" if plan.project.target else ""
         threads = options.threads or plan.project.spec.threads
-        self.console.print(
-            f"Running {len(names)} flow(s) of {plan.project.spec.name}{target} with {threads} thread(s)"
-        )
+        self.console.print(f"Running {len(names)} flow(s) of {plan.project.spec.name}{target} with {threads} thread(s)")
         if self.live and names:
             self.progress = Progress(
                 SpinnerColumn(),
@@ -101,6 +95,16 @@ class ConsoleReporter:
             self.progress = None
         if not result.outcomes:
             return
+        if not self.compact:
+            self._table(result)
+        parts = [f"{result.count('ok')} ok"]
+        parts += [f"{result.count(s)} {s}" for s in ("failed", "skipped", "cancelled") if result.count(s)]
+        verdict = "Interrupted" if result.interrupted else "Done"
+        self.console.print(f"{verdict}: {', '.join(parts)} in {result.seconds:.2f} s")
+        if result.exit_code != 0 and result.log_path is not None:
+            self.console.print(f"Log: {result.log_path}")
+
+    def _table(self, result: RunResult) -> None:
         table = Table(title=None, show_edge=False, pad_edge=False)
         for column, justify in (
             ("flow", "left"),
@@ -115,12 +119,6 @@ class ConsoleReporter:
             table.add_row(o.name, Text(mark, style), fmt_rows(o.rows), f"{o.seconds:.2f}", fmt_rate(o))
         self.console.print()
         self.console.print(table)
-        parts = [f"{result.count('ok')} ok"]
-        parts += [f"{result.count(s)} {s}" for s in ("failed", "skipped", "cancelled") if result.count(s)]
-        verdict = "Interrupted" if result.interrupted else "Done"
-        self.console.print(f"{verdict}: {', '.join(parts)} in {result.seconds:.2f} s")
-        if result.exit_code != 0 and result.log_path is not None:
-            self.console.print(f"Log: {result.log_path}")
 
 
 class JsonReporter:
