@@ -240,6 +240,59 @@ def history(
         print_history(out, root, flow, limit, as_json)
 
 
+state_app = typer.Typer(help="Inspect or reset incremental watermarks.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+
+@state_app.command("show")
+def state_show(
+    flow: Annotated[str | None, typer.Argument(help="Only this flow (or flow file).")] = None,
+    as_json: JsonOpt = False,
+    project: ProjectOpt = None,
+    target: TargetOpt = None,
+    var: VarOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Show the watermark each incremental flow ended its last run with."""
+    with handled(debug):
+        from hygge.inspect import print_watermarks
+
+        print_watermarks(out, load_plan(project, target, var), flow, as_json)
+
+
+@state_app.command("clear")
+def state_clear(
+    flow: Annotated[str, typer.Argument(help="The flow (or flow file) whose watermark to reset.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    project: ProjectOpt = None,
+    target: TargetOpt = None,
+    var: VarOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Reset a watermark: the next run reads from `initial` again (append flows rebuild their target)."""
+    with handled(debug):
+        from hygge.errors import UsageError
+        from hygge.inspect import clear_watermarks, incremental_flows
+
+        plan = load_plan(project, target, var)
+        flows = incremental_flows(plan, flow)
+        names = ", ".join(f.name for f in flows)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    f"resetting {names} needs confirmation.", where="hygge state clear", hint="Pass --yes."
+                )
+            if not typer.confirm(
+                f"Reset the watermark of {names}? The next run re-reads from the start", default=False
+            ):
+                raise typer.Exit(1)
+        clear_watermarks(plan, flows)
+        out.print(f"reset: {names}. The next run reads from `initial` (append flows replace their target).")
+
+
+__import__("hygge.cli_scaffold").cli_scaffold.register(app)  # init, new, upgrade: their own module
+
+
 def main() -> None:
     app()
 

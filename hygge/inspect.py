@@ -14,7 +14,7 @@ from rich.tree import Tree
 from hygge.errors import HyggeError
 from hygge.project import Project
 from hygge.redact import redact
-from hygge.resolve import Plan
+from hygge.resolve import Plan, ResolvedFlow
 
 
 def flow_rows(plan: Plan, names: list[str]) -> list[dict[str, Any]]:
@@ -69,14 +69,9 @@ def graph_json(plan: Plan, names: list[str]) -> dict[str, Any]:
     chosen = set(names)
     ordered = plan.graph.order(names)
     return {
-        "nodes": [
-            {"name": n, "home": plan.flows[n].home_name, "store": plan.flows[n].store_name} for n in ordered
-        ],
+        "nodes": [{"name": n, "home": plan.flows[n].home_name, "store": plan.flows[n].store_name} for n in ordered],
         "edges": [
-            {"from": parent, "to": n}
-            for n in ordered
-            for parent in sorted(plan.flows[n].upstream)
-            if parent in chosen
+            {"from": parent, "to": n} for n in ordered for parent in sorted(plan.flows[n].upstream) if parent in chosen
         ],
     }
 
@@ -159,3 +154,66 @@ def check_connections(project: Project) -> Iterator[tuple[str, str, str | None]]
             yield d.kind, d.name, redact(exc.message + (f" {exc.hint}" if exc.hint else ""))
         except Exception as exc:
             yield d.kind, d.name, redact(f"{type(exc).__name__}: {exc}")
+
+
+def incremental_flows(plan: Plan, name: str | None) -> list[ResolvedFlow]:
+    """The incremental flows `name` means (a flow, or every flow of a flow file); all of them for None."""
+    from hygge.errors import UsageError, did_you_mean
+
+    incremental = [f for f in plan.flows.values() if f.incremental is not None]
+    if name is None:
+        return incremental
+    chosen = [f for f in incremental if name in (f.name, f.group)]
+    if not chosen:
+        raise UsageError(
+            f"'{name}' is not an incremental flow.",
+            where="hygge state",
+            hint=did_you_mean(name, [f.name for f in incremental], kind="Incremental flows"),
+        )
+    return chosen
+
+
+def print_watermarks(console: Console, plan: Plan, name: str | None, as_json: bool) -> None:
+    from hygge.state import StateStore
+
+    flows = incremental_flows(plan, name)
+    path = plan.project.state_dir / "state.db"
+    stored = {(w["flow"], w["target"]): w for w in StateStore(path).watermarks()} if path.exists() else {}
+    rows = []
+    for f in flows:
+        w = stored.get((f.name, f.target), {})
+        rows.append(
+            {
+                "flow": f.name,
+                "store": f.store_name,
+                "target": f.target,
+                "cursor": f.incremental.cursor if f.incremental else None,
+                "watermark": w.get("value"),
+                "updated_at": w.get("updated_at"),
+                "reset_requested": bool(w.get("reset_requested")),
+            }
+        )
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        console.print("No incremental flows.")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("flow", "store:target", "cursor", "watermark", "updated (UTC)", "note"):
+        table.add_column(column)
+    for r in rows:
+        note = "reset: next run reads from initial" if r["reset_requested"] else ""
+        watermark = "(not run yet)" if r["watermark"] is None and not r["updated_at"] else str(r["watermark"])
+        updated = str(r["updated_at"] or "").replace("T", " ")[:19]
+        table.add_row(str(r["flow"]), f"{r['store']}:{r['target']}", str(r["cursor"]), watermark, updated, note)
+    console.print(table)
+
+
+def clear_watermarks(plan: Plan, flows: list[ResolvedFlow]) -> None:
+    from hygge.state import StateStore
+
+    state = StateStore(plan.project.state_dir / "state.db")
+    for f in flows:
+        assert f.incremental is not None
+        state.request_reset(f.name, f.target, f.incremental.cursor)

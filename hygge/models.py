@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Mode = Literal["replace", "append", "merge"]
 SchemaPolicy = Literal["fail", "append_new_columns", "ignore"]
-NullPolicy = Literal["include_first_run", "include", "exclude", "fail"]
+NullPolicy = Literal["fail", "include", "exclude"]
 
 
 class Strict(BaseModel):
@@ -40,7 +40,15 @@ class IncrementalSpec(Strict):
     cursor: str
     initial: Any = None
     lag: Any = None
-    nulls: NullPolicy = "include_first_run"
+    nulls: NullPolicy = "fail"
+
+    @field_validator("lag")
+    @classmethod
+    def _lag(cls, value: Any) -> Any:
+        from hygge.incremental import parse_lag
+
+        parse_lag(value)
+        return value
 
 
 def _as_list(value: Any) -> Any:

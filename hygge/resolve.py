@@ -67,9 +67,7 @@ class Plan:
     flows: dict[str, ResolvedFlow]
     graph: FlowGraph
 
-    def select(
-        self, select: list[str] | tuple[str, ...] = (), exclude: list[str] | tuple[str, ...] = ()
-    ) -> list[str]:
+    def select(self, select: list[str] | tuple[str, ...] = (), exclude: list[str] | tuple[str, ...] = ()) -> list[str]:
         return self.graph.select(list(select), list(exclude))
 
 
@@ -113,9 +111,7 @@ def _resolve_file(project: Project, flow_def: FlowDef) -> list[ResolvedFlow]:
     else:
         items = [(str(name), over, ("entities", name)) for name, over in entities.items()]
     if not items:
-        raise ProjectError(
-            "entities is empty.", where=doc.where(("entities",)), hint="List at least one name."
-        )
+        raise ProjectError("entities is empty.", where=doc.where(("entities",)), hint="List at least one name.")
     return [_resolve_one(project, flow_def.name, name, spec, over, doc, loc) for name, over, loc in items]
 
 
@@ -264,11 +260,34 @@ def _check_capabilities(
             where=where("mode"),
             hint=f"Supported: {', '.join(sorted(store_caps.modes))}.",
         )
+    if fields.incremental is not None:
+        _check_incremental(fields.incremental, mode, store_def, where)
     if mode == "merge" and not key:
         raise ProjectError(
             f"flow {name} uses mode merge but sets no key.",
             where=where("mode"),
             hint="Add `key: [id]` naming the columns that identify a row.",
+        )
+
+
+def _check_incremental(spec: IncrementalSpec, mode: Mode, store_def: EndpointDef, where: Any) -> None:
+    if not store_def.connector.capabilities.incremental:
+        raise ProjectError(
+            f"store '{store_def.name}' ({store_def.connector.type_name}) cannot keep incremental targets.",
+            where=where("incremental"),
+        )
+    if mode == "replace":
+        raise ProjectError(
+            "an incremental flow appends or merges; replace would keep only the newest rows.",
+            where=where("mode"),
+            hint="Remove `mode: replace` (use --full-refresh to rebuild the target).",
+        )
+    if mode != "merge" and (spec.lag is not None or spec.nulls == "include"):
+        what = "lag re-reads rows" if spec.lag is not None else "nulls: include re-reads null-cursor rows"
+        raise ProjectError(
+            f"{what} on every run, which append would add again.",
+            where=where("incremental"),
+            hint="Use mode: merge with a key, so re-read rows are updated in place.",
         )
 
 

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
-from hygge.connectors.base import Cancelled, ReadRequest, WriteRequest
-from hygge.errors import FlowError, HyggeError
+from hygge.connectors.base import Cancelled
+from hygge.errors import HyggeError
+from hygge.move import move
 from hygge.redact import redact
 from hygge.resolve import Plan, ResolvedFlow
 from hygge.state import StateStore
@@ -31,6 +32,7 @@ class FlowOutcome:
     seconds: float = 0.0
     error: str | None = None
     traceback: str | None = None
+    window: tuple[str | None, str | None] = (None, None)  # incremental runs: watermark before and after
 
     @property
     def rows_per_second(self) -> float:
@@ -217,8 +219,8 @@ class _Session:
         log.info("flow %s started: %s", flow.name, describe(flow))
         outcome: FlowOutcome
         try:
-            rows = move(flow, self.options, self.cancel)
-            outcome = FlowOutcome(flow.name, "ok", rows=rows)
+            moved = move(flow, self.options, self.cancel, self.state)
+            outcome = FlowOutcome(flow.name, "ok", rows=moved.rows, window=moved.window)
         except Cancelled as exc:
             outcome = FlowOutcome(flow.name, "cancelled", error=str(exc))
         except HyggeError as exc:
@@ -232,56 +234,14 @@ class _Session:
         else:
             log.info("flow %s %s: %d rows in %.2f s", flow.name, outcome.status, outcome.rows, outcome.seconds)
         self.state.finish_flow(
-            entry, outcome=outcome.status, rows=outcome.rows, seconds=outcome.seconds, error=outcome.error
+            entry,
+            outcome=outcome.status,
+            rows=outcome.rows,
+            seconds=outcome.seconds,
+            error=outcome.error,
+            window=outcome.window,
         )
         return outcome
-
-
-def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event) -> int:
-    """Read the flow's source and write it to its target; returns the rows written."""
-    from hygge.faults import checkpoint
-
-    mode = flow.mode
-    if options.full_refresh and flow.incremental is not None:
-        mode = "replace"
-    home = flow.make_home()
-    store = flow.make_store()
-    try:
-        checkpoint("flow.start")
-        frame = home.read(ReadRequest(flow=flow.name, source=flow.source, query=flow.query, batch_size=flow.batch_size))
-        request = WriteRequest(
-            flow=flow.name,
-            target=flow.target,
-            mode=mode,
-            key=flow.key,
-            allow_empty=flow.allow_empty or options.allow_empty,
-            on_schema_change=flow.on_schema_change,
-            batch_size=flow.batch_size,
-            cancel=cancel,
-        )
-        try:
-            return store.write(frame, request).rows
-        except HyggeError:
-            raise
-        except Exception as exc:
-            raise _as_flow_error(flow, exc) from exc
-    finally:
-        home.close()
-        store.close()
-
-
-def _as_flow_error(flow: ResolvedFlow, exc: Exception) -> HyggeError:
-    """Polars and OS errors while moving data are about the user's data or files, not hygge bugs."""
-    import polars.exceptions as ple
-
-    if isinstance(exc, ple.PolarsError | OSError):
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return FlowError(
-            f"could not move {flow.home_name}:{flow.source} to {flow.store_name}:{flow.target}: {first}",
-            where=f"flow {flow.name}",
-            hint="Check the source data and settings; run with --debug for the full error.",
-        )
-    raise exc
 
 
 def _open_log(folder: Path, run_id: str) -> logging.FileHandler:

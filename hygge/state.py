@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS flow_runs (
     window_to TEXT
 );
 CREATE INDEX IF NOT EXISTS flow_runs_flow ON flow_runs(flow, started_at);
+-- A mirror for humans: the watermark itself is read from each target at the start of a run.
 CREATE TABLE IF NOT EXISTS watermarks (
     flow TEXT NOT NULL,
     target TEXT NOT NULL DEFAULT '',
@@ -44,6 +45,7 @@ CREATE TABLE IF NOT EXISTS watermarks (
     value TEXT,
     value_type TEXT,
     updated_at TEXT NOT NULL,
+    reset_requested INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (flow, target)
 );
 """
@@ -117,9 +119,7 @@ class StateStore:
 
     def finish_run(self, run_id: str, outcome: str) -> None:
         with self._tx() as conn:
-            conn.execute(
-                "UPDATE runs SET ended_at = ?, outcome = ? WHERE run_id = ?", (now(), outcome, run_id)
-            )
+            conn.execute("UPDATE runs SET ended_at = ?, outcome = ? WHERE run_id = ?", (now(), outcome, run_id))
 
     def start_flow(self, run_id: str, flow: str, target: str | None) -> int:
         with self._tx() as conn:
@@ -154,6 +154,45 @@ class StateStore:
                 " VALUES (?, ?, ?, ?, ?, 'skipped', ?)",
                 (run_id, flow, target, stamp, stamp, redact(reason)),
             )
+
+    # --- watermarks -----------------------------------------------------------------------------
+
+    def record_watermark(self, flow: str, target: str, cursor: str, value: object) -> None:
+        """Mirror the watermark a run ended with; a pending reset is done once a run succeeds."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO watermarks (flow, target, cursor, value, value_type, updated_at, reset_requested)"
+                " VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (flow, target) DO UPDATE SET cursor = excluded.cursor,"
+                " value = excluded.value, value_type = excluded.value_type, updated_at = excluded.updated_at,"
+                " reset_requested = 0",
+                (flow, target, cursor, None if value is None else str(value), type(value).__name__, now()),
+            )
+
+    def request_reset(self, flow: str, target: str, cursor: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO watermarks (flow, target, cursor, updated_at, reset_requested) VALUES (?, ?, ?, ?, 1)"
+                " ON CONFLICT (flow, target) DO UPDATE SET reset_requested = 1, updated_at = excluded.updated_at",
+                (flow, target, cursor, now()),
+            )
+
+    def reset_requested(self, flow: str, target: str) -> bool:
+        row = (
+            self._conn()
+            .execute("SELECT reset_requested FROM watermarks WHERE flow = ? AND target = ?", (flow, target))
+            .fetchone()
+        )
+        return bool(row and row[0])
+
+    def watermarks(self, flow: str | None = None) -> list[dict[str, object]]:
+        sql = "SELECT flow, target, cursor, value, value_type, updated_at, reset_requested FROM watermarks"
+        params: tuple[object, ...] = ()
+        if flow is not None:
+            sql += " WHERE flow = ? OR flow LIKE ?"
+            params = (flow, f"{flow}.%")
+        rows = self._conn().execute(sql + " ORDER BY flow", params).fetchall()
+        keys = ("flow", "target", "cursor", "value", "type", "updated_at", "reset_requested")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def history(self, flow: str | None = None, limit: int = 20) -> list[FlowRunRecord]:
         sql = (

@@ -153,9 +153,11 @@ def test_query_is_refused(fmt: str, tmp_path: Path, lake: Path) -> None:
 def test_incremental_reads_rows_past_the_watermark(fmt: str, tmp_path: Path, lake: Path) -> None:
     frame = pl.DataFrame({"id": [1, 2, 3, 4], "seq": [10, 20, None, 30]})
     write_file(fmt, lake / f"orders.{fmt}", frame)
-    first = read(fmt, tmp_path, incremental=Incremental(cursor="seq"))
-    assert first["id"].to_list() == [1, 2, 3, 4]
-    later = read(fmt, tmp_path, incremental=Incremental(cursor="seq", after=10))
+    with pytest.raises(FlowError, match="'seq' is null in some source rows"):
+        read(fmt, tmp_path, incremental=Incremental(cursor="seq"))
+    first = read(fmt, tmp_path, incremental=Incremental(cursor="seq", nulls="exclude"))
+    assert first["id"].to_list() == [1, 2, 4]
+    later = read(fmt, tmp_path, incremental=Incremental(cursor="seq", after=10, nulls="exclude"))
     assert later["id"].to_list() == [2, 4]
     with_nulls = read(fmt, tmp_path, incremental=Incremental(cursor="seq", after=10, nulls="include"))
     assert with_nulls["id"].to_list() == [2, 3, 4]

@@ -37,6 +37,7 @@ class Capabilities:
     modes: frozenset[str] = frozenset({"replace", "append", "merge"})
     query: bool = False  # the home accepts `query:` (SQL)
     merge_needs_unique_key: bool = False
+    incremental: bool = False  # the store can report a target's watermark (Store.max_value)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Incremental:
     cursor: str
     after: Any = None
     lag: Any = None
-    nulls: Literal["include_first_run", "include", "exclude", "fail"] = "include_first_run"
+    nulls: Literal["fail", "include", "exclude"] = "fail"
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,13 @@ class Store(Endpoint, ABC):
     def location(self, target: str) -> str:
         """The identity of the written target, as a home reading it would report it."""
 
+    def max_value(self, target: str, column: str) -> Any:
+        """The largest `column` value the target holds (None when it is missing or empty): the watermark.
+
+        Taken from the target itself, so it always moves together with the data it covers.
+        """
+        raise FlowError(f"store '{self.name}' cannot keep incremental targets", where=f"store {self.name}")
+
     def output_paths(self, target: str) -> list[Path]:
         """Files or folders this store writes for `target` (so watch mode can ignore them)."""
         return []
@@ -141,7 +149,9 @@ class Connector:
     capabilities: ClassVar[Capabilities] = Capabilities()
     home_class: ClassVar[type[Home] | None] = None
     store_class: ClassVar[type[Store] | None] = None
-    # Settings `hygge new home/store NAME --type T` writes, as YAML lines (values may use ${VAR}).
+    # Settings `hygge new home/store NAME --type T` and `hygge init` write; values may use ${VAR}, and {name}
+    # becomes the home's or store's name (data/{name}: two of one type never share a place). `hygge init`
+    # offers the types whose settings need no variable without a default: they work out of the box.
     template_settings: ClassVar[dict[str, Any]] = {}
 
     @classmethod

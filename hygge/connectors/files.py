@@ -27,7 +27,6 @@ from hygge.connectors.base import (
     Capabilities,
     ConnectorSettings,
     Home,
-    Incremental,
     ReadRequest,
     Store,
     WriteRequest,
@@ -36,11 +35,14 @@ from hygge.connectors.base import (
 )
 from hygge.errors import FlowError
 from hygge.faults import checkpoint
+from hygge.incremental import only_new_rows
 from hygge.schema import apply_schema_plan, plan_schema_change
 
 __all__ = ["FILE_CAPABILITIES", "FileFormat", "FileHome", "FileSettings", "FileStore"]
 
-FILE_CAPABILITIES = Capabilities(home=True, store=True, modes=frozenset({"replace", "append", "merge"}))
+FILE_CAPABILITIES = Capabilities(
+    home=True, store=True, modes=frozenset({"replace", "append", "merge"}), incremental=True
+)
 GLOB_CHARS = frozenset("*?[")
 # Staging folders of a killed run are harmless (hidden); only ones this old are removed, so a store never
 # deletes the staging folder of a write still running in another process.
@@ -249,7 +251,7 @@ class FileHome(_FileEndpoint, Home):
                 what = f"{len(files)} files in {self.shown(files[0].parent)}"
             raise FlowError(f"could not read {what}: {exc}", where=where) from exc
         if request.incremental is not None:
-            frame = _only_new_rows(frame, request.incremental, where)
+            frame = only_new_rows(frame, request.incremental, where)
         return frame
 
     def _resolve(self, source: str, where: str) -> list[Path]:
@@ -337,29 +339,6 @@ class FileHome(_FileEndpoint, Home):
                 where=f"home {self.name}",
                 hint="Create it or change path: in the home's file.",
             )
-
-
-def _only_new_rows(frame: pl.LazyFrame, incremental: Incremental, where: str) -> pl.LazyFrame:
-    """Rows whose cursor is past the watermark (minus the lag), with null cursors as the policy says."""
-    columns = frame.collect_schema().names()
-    if incremental.cursor not in columns:
-        raise FlowError(
-            f"the incremental cursor '{incremental.cursor}' is not a column of the source",
-            where=where,
-            hint=f"Columns: {', '.join(columns)}.",
-        )
-    cursor = pl.col(incremental.cursor)
-    if incremental.nulls == "fail" and frame.select(cursor.is_null().any()).collect().item():
-        raise FlowError(
-            f"the incremental cursor '{incremental.cursor}' has null values",
-            where=where,
-            hint="Set incremental.nulls to include or exclude to decide what to do with them.",
-        )
-    if incremental.after is None:
-        return frame.filter(cursor.is_not_null()) if incremental.nulls == "exclude" else frame
-    lower = incremental.after if incremental.lag is None else incremental.after - incremental.lag
-    past = cursor > lower
-    return frame.filter(past | cursor.is_null() if incremental.nulls == "include" else past)
 
 
 class FileStore(_FileEndpoint, Store):
@@ -522,6 +501,20 @@ class FileStore(_FileEndpoint, Store):
 
     def location(self, target: str) -> str:
         return self._location(target)
+
+    def max_value(self, target: str, column: str) -> Any:
+        dataset = self.dataset(target)
+        files = dataset.files(where=f"store {self.name}", shown=self.shown(dataset.base / dataset.name))
+        if not files:
+            return None
+        frame = self.scan_files(files)
+        if column not in frame.collect_schema():
+            raise FlowError(
+                f"target '{target}' has no column '{column}' to take the watermark from",
+                where=f"store {self.name}",
+                hint="Rebuild the target with --full-refresh, or change incremental.cursor.",
+            )
+        return frame.select(pl.col(column).max()).collect().item()
 
     def output_paths(self, target: str) -> list[Path]:
         dataset = self.dataset(target)

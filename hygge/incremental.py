@@ -1,0 +1,102 @@
+"""Incremental reads: which rows are past the watermark, and where the watermark comes from.
+
+The watermark of a flow is the largest cursor value its target already holds, read from the target itself at
+the start of each run. So it can never run ahead of the data or fall behind it: whatever a crash leaves
+committed in the target is exactly what the next run starts from (DESIGN §5, exactly once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import TYPE_CHECKING, Any
+
+from hygge.connectors.base import Incremental
+from hygge.errors import FlowError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(us|ms|s|m|h|d|w)\s*$")
+_UNITS = {
+    "us": dt.timedelta(microseconds=1),
+    "ms": dt.timedelta(milliseconds=1),
+    "s": dt.timedelta(seconds=1),
+    "m": dt.timedelta(minutes=1),
+    "h": dt.timedelta(hours=1),
+    "d": dt.timedelta(days=1),
+    "w": dt.timedelta(weeks=1),
+}
+
+
+def parse_lag(value: Any) -> int | float | dt.timedelta | None:
+    """`lag: 100` (for number cursors) or `lag: 2h` / `30m` / `1d` (for dates and timestamps)."""
+    if value is None or isinstance(value, int | float):
+        return value
+    match = _DURATION.match(str(value))
+    if match is None:
+        raise ValueError(f"lag {value!r} is not a number or a duration such as 30m, 2h, 1d")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def literal(value: Any, dtype: pl.DataType) -> pl.Expr:
+    """`value` (from YAML or a target) as an expression of the cursor's type, so comparisons are typed."""
+    import polars as pl
+
+    if isinstance(value, str) and dtype.is_temporal():
+        if isinstance(dtype, pl.Date):
+            return pl.lit(value).str.to_date()
+        if isinstance(dtype, pl.Datetime):
+            parsed = pl.lit(value).str.to_datetime(time_unit=dtype.time_unit or "us")
+            if dtype.time_zone:
+                return parsed.dt.replace_time_zone(dtype.time_zone)
+            return parsed
+    return pl.lit(value).cast(dtype)
+
+
+def lower_bound(incremental: Incremental, dtype: pl.DataType) -> pl.Expr | None:
+    """The value rows must be past: the watermark minus the lag, or None to read everything."""
+    if incremental.after is None:
+        return None
+    bound = literal(incremental.after, dtype)
+    lag = parse_lag(incremental.lag)
+    if lag is not None:
+        bound = bound - (lag if not isinstance(lag, dt.timedelta) else _as_duration(lag))
+    return bound
+
+
+def _as_duration(lag: dt.timedelta) -> pl.Expr:
+    import polars as pl
+
+    return pl.lit(lag)
+
+
+def only_new_rows(frame: pl.LazyFrame, incremental: Incremental, where: str) -> pl.LazyFrame:
+    """Rows whose cursor is past the watermark (minus the lag), null cursors as the policy says."""
+    import polars as pl
+
+    schema = frame.collect_schema()
+    if incremental.cursor not in schema:
+        raise FlowError(
+            f"the incremental cursor '{incremental.cursor}' is not a column of the source",
+            where=where,
+            hint=f"Columns: {', '.join(schema.names())}.",
+        )
+    cursor = pl.col(incremental.cursor)
+    bound = lower_bound(incremental, schema[incremental.cursor])
+    if incremental.nulls == "fail" and frame.select(cursor.is_null().any()).collect().item():
+        raise null_cursor_error(incremental.cursor, where)
+    past = cursor > bound if bound is not None else pl.lit(True)
+    if incremental.nulls == "include":
+        return frame.filter(past | cursor.is_null())
+    return frame.filter(past & cursor.is_not_null())
+
+
+def null_cursor_error(column: str, where: str) -> FlowError:
+    return FlowError(
+        f"the incremental cursor '{column}' is null in some source rows, so they cannot be placed before or "
+        "after the watermark",
+        where=where,
+        hint="Choose in the flow: incremental.nulls: exclude (never load them) or include (load them on every "
+        "run; needs mode merge).",
+    )

@@ -1,0 +1,186 @@
+"""Incremental flows into file stores: windows, merge with moved cursors, lag, nulls, refresh and reset."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from hygge.errors import ProjectError
+from hygge.project import load_project
+from hygge.resolve import resolve
+from hygge.runner import RunOptions, RunResult, run
+from hygge.state import StateStore
+
+Make = Callable[..., Path]
+FORMATS = ["parquet", "csv", "ndjson"]
+
+
+def run_all(root: Path, **options: bool) -> RunResult:
+    plan = resolve(load_project(root, environ={}))
+    result = run(plan, plan.select([]), RunOptions(**options))
+    assert result.exit_code == 0, [o.error for o in result.outcomes]
+    return result
+
+
+def write_source(root: Path, frame: pl.DataFrame) -> None:
+    frame.write_parquet(root / "data" / "src" / "events.parquet")
+
+
+def read_target(root: Path, fmt: str) -> pl.DataFrame:
+    base = root / "data" / "out"
+    file = base / f"events.{fmt}"
+    files = [file] if file.exists() else sorted((base / "events").glob(f"*.{fmt}"))
+    scan = {"parquet": pl.read_parquet, "csv": pl.read_csv, "ndjson": pl.read_ndjson}[fmt]
+    return pl.concat([scan(f) for f in files], how="diagonal_relaxed")  # type: ignore[operator]
+
+
+def make(project: Make, fmt: str, flow: str) -> Path:
+    root = project(
+        {
+            "hygge.yml": "name: inc\ndefaults: {home: src, store: out}\n",
+            "homes/src.yml": "type: parquet\npath: data/src\n",
+            "stores/out.yml": f"type: {fmt}\npath: data/out\n",
+            "flows/events.yml": flow,
+        },
+        base=False,
+    )
+    (root / "data" / "src").mkdir(parents=True)
+    return root
+
+
+def rows(ids: list[int], version: int = 0) -> pl.DataFrame:
+    return pl.DataFrame({"id": ids, "version": [version] * len(ids), "note": [f"n{i}-{version}" for i in ids]})
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_append_reads_only_new_rows(project: Make, fmt: str) -> None:
+    root = make(project, fmt, "incremental: {cursor: id}\n")
+    write_source(root, rows([1, 2, 3]))
+    first = run_all(root)
+    write_source(root, rows([1, 2, 3, 4, 5]))
+    second = run_all(root)
+    third = run_all(root)
+    assert [r.outcomes[0].rows for r in (first, second, third)] == [3, 2, 0]
+    assert_frame_equal(read_target(root, fmt).sort("id"), rows([1, 2, 3, 4, 5]))
+    assert second.outcomes[0].window == ("3", "5")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_merge_with_a_moving_cursor_equals_the_source(project: Make, fmt: str) -> None:
+    root = make(project, fmt, "incremental: {cursor: seq}\nkey: [id]\n")
+    source = rows([1, 2, 3]).with_columns(seq=pl.Series([1, 2, 3]))
+    write_source(root, source)
+    run_all(root)
+    # id 2 is updated (its cursor moves past the watermark), id 4 is new
+    source = pl.DataFrame(
+        {"id": [1, 2, 3, 4], "version": [0, 1, 0, 0], "note": ["n1-0", "n2-1", "n3-0", "n4-0"], "seq": [1, 4, 3, 5]}
+    )
+    write_source(root, source)
+    assert run_all(root).outcomes[0].rows >= 2
+    assert_frame_equal(read_target(root, fmt).sort("id"), source, check_column_order=False)
+
+
+def test_initial_is_the_first_watermark(project: Make) -> None:
+    root = make(project, "parquet", "incremental: {cursor: id, initial: 2}\n")
+    write_source(root, rows([1, 2, 3, 4]))
+    run_all(root)
+    assert read_target(root, "parquet")["id"].sort().to_list() == [3, 4]
+
+
+def test_timestamp_cursor_with_time_zone_and_initial_text(project: Make) -> None:
+    root = make(project, "parquet", "incremental: {cursor: at, initial: '2025-01-01 00:00:00'}\n")
+    at = [dt.datetime(2024, 12, 31, 23), dt.datetime(2025, 1, 1, 1), dt.datetime(2025, 1, 2)]
+    frame = rows([1, 2, 3]).with_columns(at=pl.Series(at).dt.replace_time_zone("Europe/Copenhagen"))
+    write_source(root, frame)
+    run_all(root)
+    assert read_target(root, "parquet")["id"].sort().to_list() == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [
+        ([dt.date(2025, 1, d) for d in (1, 2, 3)], pl.Date),
+        (["a", "b", "c"], pl.String),
+        ([dt.datetime(2025, 1, 1, h) for h in (1, 2, 3)], pl.Datetime("us")),
+    ],
+)
+def test_cursor_types(project: Make, values: list[object], dtype: pl.DataType) -> None:
+    root = make(project, "parquet", "incremental: {cursor: c}\n")
+    write_source(root, rows([1, 2]).with_columns(c=pl.Series(values[:2], dtype=dtype)))
+    run_all(root)
+    write_source(root, rows([1, 2, 3]).with_columns(c=pl.Series(values, dtype=dtype)))
+    assert run_all(root).outcomes[0].rows == 1
+    assert read_target(root, "parquet")["id"].sort().to_list() == [1, 2, 3]
+
+
+def test_lag_with_merge_is_idempotent(project: Make) -> None:
+    root = make(project, "parquet", "incremental: {cursor: id, lag: 2}\nkey: [id]\n")
+    write_source(root, rows([1, 2, 3, 4]))
+    run_all(root)
+    second = run_all(root)
+    assert second.outcomes[0].rows == 4  # re-read 3..4 merged over themselves: still 4 rows in the target
+    assert_frame_equal(read_target(root, "parquet").sort("id"), rows([1, 2, 3, 4]))
+
+
+def test_null_cursors_fail_by_default_and_say_what_to_do(project: Make) -> None:
+    root = make(project, "parquet", "incremental: {cursor: c}\n")
+    write_source(root, rows([1, 2]).with_columns(c=pl.Series([1, None])))
+    plan = resolve(load_project(root, environ={}))
+    result = run(plan, ["events"])
+    assert result.exit_code == 1
+    assert "is null in some source rows" in (result.outcomes[0].error or "")
+    assert "nulls: exclude" in (result.outcomes[0].error or "")
+
+
+def test_null_cursors_exclude_and_include(project: Make) -> None:
+    root = make(project, "parquet", "incremental: {cursor: c, nulls: include}\nkey: [id]\n")
+    write_source(root, rows([1, 2]).with_columns(c=pl.Series([1, None])))
+    run_all(root)
+    run_all(root)
+    assert read_target(root, "parquet")["id"].sort().to_list() == [1, 2]
+    (root / "flows" / "events.yml").write_text("incremental: {cursor: c, nulls: exclude}\n")
+    (root / "data" / "out" / "events.parquet").unlink()
+    run_all(root)
+    assert read_target(root, "parquet")["id"].to_list() == [1]
+
+
+def test_full_refresh_replaces_from_scratch(project: Make) -> None:
+    root = make(project, "parquet", "incremental: {cursor: id}\n")
+    write_source(root, rows([1, 2, 3]))
+    run_all(root)
+    write_source(root, rows([2, 3]))  # the source lost a row: only a refresh shows it
+    run_all(root, full_refresh=True)
+    assert read_target(root, "parquet")["id"].sort().to_list() == [2, 3]
+
+
+def test_state_reset_rebuilds_append_and_rereads_merge(project: Make) -> None:
+    root = make(project, "parquet", "incremental: {cursor: id}\n")
+    write_source(root, rows([1, 2, 3]))
+    run_all(root)
+    state = StateStore(root / ".hygge" / "state.db")
+    assert state.watermarks()[0]["value"] == "3"
+    state.request_reset("events", "events", "id")
+    again = run_all(root)
+    assert again.outcomes[0].rows == 3
+    assert read_target(root, "parquet")["id"].sort().to_list() == [1, 2, 3]
+    assert not state.reset_requested("events", "events")
+
+
+@pytest.mark.parametrize(
+    ("flow", "message"),
+    [
+        ("incremental: {cursor: id}\nmode: replace\n", "an incremental flow appends or merges"),
+        ("incremental: {cursor: id, lag: 5}\n", "lag re-reads rows on every run, which append would add again"),
+        ("incremental: {cursor: id, nulls: include}\n", "nulls: include re-reads null-cursor rows"),
+        ("incremental: {cursor: id, lag: soon}\nkey: [id]\n", "is not a number or a duration"),
+    ],
+)
+def test_incremental_settings_errors(project: Make, flow: str, message: str) -> None:
+    root = make(project, "parquet", flow)
+    with pytest.raises(ProjectError, match=message):
+        resolve(load_project(root, environ={}))
