@@ -167,7 +167,8 @@ class _Session:
                 pending = self._start_ready(pool, pending, running)
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                # A timeout, so Ctrl-C is seen at once rather than when a flow ends.
+                done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in done:
                     self._finish(running.pop(future), future.result())
                 if self.options.fail_fast and any(s == "failed" for s in self.status.values()):

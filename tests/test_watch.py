@@ -91,6 +91,7 @@ def test_hygge_run_watch_as_a_process(project: Make) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # xdist workers ignore SIGINT
     )
     target = root / "data" / "lake" / "orders.parquet"
     try:

@@ -1,0 +1,36 @@
+"""Every store type the exactly-once suite runs against: how to declare it and how to read a target back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class StoreKind:
+    name: str
+    store_yaml: Callable[[Path], str]
+    read_target: Callable[[Path, Path], pl.DataFrame]
+    requirement: Callable[[], None] = field(default=lambda: None)
+
+    def require(self) -> None:
+        """Skip (or, under CI, fail) when the store's server or driver is not there."""
+        self.requirement()
+
+
+def _file_kind(fmt: str) -> StoreKind:
+    def read(tmp_path: Path, root: Path) -> pl.DataFrame:
+        base = root / "data" / "out"
+        files = [base / f"events.{fmt}"] if (base / f"events.{fmt}").exists() else []
+        files += sorted((base / "events").glob(f"*.{fmt}")) if (base / "events").is_dir() else []
+        reader = {"parquet": pl.read_parquet, "csv": pl.read_csv, "ndjson": pl.read_ndjson}[fmt]
+        frames = [reader(f) for f in files]  # type: ignore[operator]
+        return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+    return StoreKind(fmt, lambda _tmp: f"type: {fmt}\npath: data/out\n", read)
+
+
+STORES: list[StoreKind] = [_file_kind("parquet"), _file_kind("csv")]
