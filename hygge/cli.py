@@ -294,6 +294,13 @@ __import__("hygge.cli_scaffold").cli_scaffold.register(app)  # init, new, upgrad
 
 
 def main() -> None:
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (a CI job cancelled, a container stopped) stops as cleanly as Ctrl-C: flows roll back.
+    signal.signal(signal.SIGTERM, stop)
     app()
 
 
