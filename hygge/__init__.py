@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from hygge.connectors.base import Connector, ConnectorSettings, Home, Store
     from hygge.errors import HyggeError
     from hygge.project import load_project
-    from hygge.resolve import resolve
+    from hygge.resolver import resolve
     from hygge.runner import RunOptions, run
 
 __all__ = [
@@ -33,7 +33,7 @@ _WHERE = {
     "Store": "hygge.connectors.base",
     "HyggeError": "hygge.errors",
     "load_project": "hygge.project",
-    "resolve": "hygge.resolve",
+    "resolve": "hygge.resolver",
     "RunOptions": "hygge.runner",
     "run": "hygge.runner",
 }

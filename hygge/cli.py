@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from hygge.resolve import Plan
+    from hygge.resolver import Plan
 
 app = typer.Typer(
     name="hygge",
@@ -69,7 +69,7 @@ def handled(debug: bool) -> Iterator[None]:
 
 def load_plan(project: Path | None, target: str | None, var: list[str] | None) -> Plan:
     from hygge.project import load_project
-    from hygge.resolve import resolve
+    from hygge.resolver import resolve
     from hygge.variables import parse_cli_vars
 
     loaded = load_project(project, target=target, cli_vars=parse_cli_vars(var or []))

@@ -14,7 +14,7 @@ from rich.tree import Tree
 from hygge.errors import HyggeError
 from hygge.project import Project
 from hygge.redact import redact
-from hygge.resolve import Plan, ResolvedFlow
+from hygge.resolver import Plan, ResolvedFlow
 
 
 def flow_rows(plan: Plan, names: list[str]) -> list[dict[str, Any]]:

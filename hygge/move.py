@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hygge.connectors.base import Incremental, Mode, ReadRequest, Store, WriteRequest
 from hygge.errors import FlowError, HyggeError
 from hygge.faults import checkpoint
-from hygge.resolve import ResolvedFlow
+from hygge.resolver import ResolvedFlow
 
 if TYPE_CHECKING:
     from hygge.runner import RunOptions

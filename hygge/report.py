@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hygge.redact import redact
-from hygge.resolve import Plan, ResolvedFlow
+from hygge.resolver import Plan, ResolvedFlow
 from hygge.runner import FlowOutcome, RunOptions, RunResult, describe
 
 MARKS = {

@@ -17,7 +17,7 @@ from hygge.connectors.base import Cancelled
 from hygge.errors import HyggeError
 from hygge.move import move
 from hygge.redact import redact
-from hygge.resolve import Plan, ResolvedFlow
+from hygge.resolver import Plan, ResolvedFlow
 from hygge.state import StateStore
 
 Status = Literal["ok", "failed", "skipped", "cancelled"]

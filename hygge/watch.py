@@ -12,7 +12,7 @@ from rich.console import Console
 
 from hygge.errors import HyggeError
 from hygge.redact import redact
-from hygge.resolve import Plan
+from hygge.resolver import Plan
 from hygge.runner import RunOptions, RunResult, run
 from hygge.watch_plan import decide, ignored, is_config, store_outputs
 
@@ -41,7 +41,7 @@ class WatchSession:
 
     def load(self) -> Plan:
         from hygge.project import load_project
-        from hygge.resolve import resolve
+        from hygge.resolver import resolve
 
         return resolve(load_project(self.project, target=self.target, cli_vars=self.cli_vars))
 

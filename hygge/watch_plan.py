@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hygge.resolve import Plan, ResolvedFlow
+from hygge.resolver import Plan, ResolvedFlow
 
 # Editors' swap and backup files, and hidden or underscore files (hygge's own staging folders among them).
 _NOISE_SUFFIXES = (".swp", ".swx", ".swo", ".tmp", "~", ".part", ".crdownload")

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 
 from hygge.errors import ProjectError
 from hygge.project import load_project
-from hygge.resolve import resolve
+from hygge.resolver import resolve
 from hygge.runner import RunOptions, RunResult, run
 from hygge.state import StateStore
 

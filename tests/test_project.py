@@ -9,7 +9,7 @@ import pytest
 
 from hygge.errors import HyggeError, ProjectError, UsageError
 from hygge.project import find_root, load_project
-from hygge.resolve import resolve
+from hygge.resolver import resolve
 
 Make = Callable[..., Path]
 

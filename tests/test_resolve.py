@@ -10,7 +10,7 @@ import pytest
 from hygge.errors import ProjectError
 from hygge.graph import CycleError
 from hygge.project import load_project
-from hygge.resolve import Plan, resolve
+from hygge.resolver import Plan, resolve
 
 Make = Callable[..., Path]
 

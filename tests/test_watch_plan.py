@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hygge.project import load_project
-from hygge.resolve import Plan, resolve
+from hygge.resolver import Plan, resolve
 from hygge.watch_plan import decide, ignored, store_outputs
 
 Make = Callable[..., Path]

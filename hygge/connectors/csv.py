@@ -61,4 +61,4 @@ class CsvConnector(Connector):
     capabilities = FILE_CAPABILITIES
     home_class = CsvHome
     store_class = CsvStore
-    template_settings: ClassVar[dict[str, Any]] = {"path": "data/drops"}
+    template_settings: ClassVar[dict[str, Any]] = {"path": "data/{name}"}

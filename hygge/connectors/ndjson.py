@@ -42,4 +42,4 @@ class NdjsonConnector(Connector):
     capabilities = FILE_CAPABILITIES
     home_class = NdjsonHome
     store_class = NdjsonStore
-    template_settings: ClassVar[dict[str, Any]] = {"path": "data/drops"}
+    template_settings: ClassVar[dict[str, Any]] = {"path": "data/{name}"}

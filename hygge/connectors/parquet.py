@@ -39,4 +39,4 @@ class ParquetConnector(Connector):
     capabilities = FILE_CAPABILITIES
     home_class = ParquetHome
     store_class = ParquetStore
-    template_settings: ClassVar[dict[str, Any]] = {"path": "data/lake"}
+    template_settings: ClassVar[dict[str, Any]] = {"path": "data/{name}"}
