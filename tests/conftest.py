@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from databases import db, duckdb_db, postgres_db, sqlite_db  # noqa: F401  (fixtures of the database tests)
 
 BIN = Path(sys.executable).parent / "hygge"
 
@@ -35,9 +36,7 @@ def run_hygge(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HYGGE_")}
     full_env.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"})
     full_env.update(env or {})
-    return subprocess.run(
-        [*command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([*command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
 # A small project most tests start from: CSV drops into a Parquet lake.

@@ -33,4 +33,29 @@ def _file_kind(fmt: str) -> StoreKind:
     return StoreKind(fmt, lambda _tmp: f"type: {fmt}\npath: data/out\n", read)
 
 
-STORES: list[StoreKind] = [_file_kind("parquet"), _file_kind("csv")]
+def _read_sqlite(tmp_path: Path, root: Path) -> pl.DataFrame:
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(root / "data" / "out.sqlite")) as connection:
+        if not connection.execute("SELECT 1 FROM sqlite_schema WHERE name = 'events'").fetchall():
+            return pl.DataFrame()
+        rows = connection.execute("SELECT id, seq, value FROM events").fetchall()
+    return pl.DataFrame(rows, schema={"id": pl.Int64, "seq": pl.Int64, "value": pl.String}, orient="row")
+
+
+def _read_duckdb(tmp_path: Path, root: Path) -> pl.DataFrame:
+    import duckdb
+
+    with duckdb.connect(str(root / "data" / "out.duckdb"), read_only=True) as connection:
+        if not connection.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'events'").fetchall():
+            return pl.DataFrame()
+        return connection.sql("SELECT id, seq, value FROM events").pl()
+
+
+STORES: list[StoreKind] = [
+    _file_kind("parquet"),
+    _file_kind("csv"),
+    StoreKind("sqlite", lambda _tmp: "type: sqlite\npath: data/out.sqlite\n", _read_sqlite),
+    StoreKind("duckdb", lambda _tmp: "type: duckdb\npath: data/out.duckdb\n", _read_duckdb),
+]

@@ -1,0 +1,219 @@
+"""The duckdb connector: tables of a DuckDB file as a home and a store, through DuckDB's own Arrow interface.
+
+DuckDB's Arrow types match Polars' one to one, so column types are read from the Arrow schema of a query
+rather than parsed from type names, and rows are inserted straight from an Arrow stream.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import polars as pl
+
+from hygge.connectors.sql import (
+    Column,
+    FileDatabase,
+    FileDatabaseSettings,
+    Session,
+    SqlConnector,
+    TableName,
+    as_type,
+    driver_error,
+    import_driver,
+    inner_type,
+    quote,
+)
+from hygge.errors import FlowError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+MAX_PRECISION = 38
+_SCALARS: dict[pl.DataType, str] = {
+    pl.Boolean(): "BOOLEAN",
+    pl.Int8(): "TINYINT",
+    pl.Int16(): "SMALLINT",
+    pl.Int32(): "INTEGER",
+    pl.Int64(): "BIGINT",
+    pl.UInt8(): "UTINYINT",
+    pl.UInt16(): "USMALLINT",
+    pl.UInt32(): "UINTEGER",
+    pl.UInt64(): "UBIGINT",
+    pl.Float32(): "FLOAT",
+    pl.Float64(): "DOUBLE",
+    pl.String(): "VARCHAR",
+    pl.Binary(): "BLOB",
+    pl.Date(): "DATE",
+    pl.Time(): "TIME_NS",
+}
+_TIMESTAMPS = {"ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}
+
+
+class DuckdbSettings(FileDatabaseSettings):
+    """A DuckDB database file."""
+
+
+class DuckdbSession(Session):
+    """A session over a DuckDB connection."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    @staticmethod
+    @contextmanager
+    def errors() -> Iterator[None]:
+        import duckdb
+
+        try:
+            yield
+        except (duckdb.IOException, duckdb.TransactionException) as exc:
+            raise driver_error(exc, retryable=True) from exc  # a lock held by another process, a write conflict
+        except duckdb.Error as exc:
+            raise driver_error(exc, retryable=False) from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self.errors():
+            self.connection.execute(sql, list(params) or None)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.errors():
+            return list(self.connection.execute(sql, list(params) or None).fetchall())
+
+    def batches(self, sql: str, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
+        with self.errors():
+            yield from self.connection.sql(sql).to_arrow_reader(batch_size)
+
+    def arrow_schema(self, sql: str) -> pa.Schema:
+        with self.errors():
+            return self.connection.sql(sql).limit(0).to_arrow_table().schema
+
+    def ingest(self, table: TableName, reader: pa.RecordBatchReader) -> None:
+        import duckdb
+
+        name = f"_hygge_batches_{uuid.uuid4().hex[:12]}"
+        with self.errors():
+            self.connection.register(name, reader)
+            try:
+                self.connection.execute(f"INSERT INTO {table.sql} BY NAME SELECT * FROM {quote(name)}")
+            finally:
+                with suppress(duckdb.Error):  # fails in an aborted transaction, which must not hide why
+                    self.connection.unregister(name)
+
+    def close(self) -> None:
+        with self.errors():
+            self.connection.close()
+
+
+class DuckdbDatabase(FileDatabase):
+    type_name = "duckdb"
+    default_schema = "main"
+    side_suffixes = (".wal",)
+
+    def connect(self, *, create: bool) -> DuckdbSession:
+        duckdb = import_driver("duckdb", "duckdb", "duckdb")
+        self.require(create=create)
+        # Every connection to the file in this process shares one database instance, so homes and stores
+        # of one run can use it at once (another process holding it is a retryable lock error).
+        with DuckdbSession.errors():
+            return DuckdbSession(duckdb.connect(str(self.path)))
+
+    # types
+
+    def stored_type(self, dtype: pl.DataType) -> pl.DataType:
+        dtype = super().stored_type(dtype)
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone and dtype.time_unit != "us":
+            return pl.Datetime("us", "UTC")  # TIMESTAMPTZ holds microseconds
+        if isinstance(dtype, pl.Decimal) and dtype.precision > MAX_PRECISION:
+            raise FlowError(f"duckdb decimals hold at most {MAX_PRECISION} digits")
+        return dtype
+
+    def ddl_type(self, dtype: pl.DataType) -> str:
+        if dtype in _SCALARS:
+            return _SCALARS[dtype]
+        if isinstance(dtype, pl.Decimal):
+            return f"DECIMAL({dtype.precision},{dtype.scale})"
+        if isinstance(dtype, pl.Datetime):
+            return "TIMESTAMPTZ" if dtype.time_zone else _TIMESTAMPS[dtype.time_unit]
+        if isinstance(dtype, pl.List):
+            return f"{self.ddl_type(inner_type(dtype))}[]"
+        if isinstance(dtype, pl.Struct):
+            fields = ", ".join(f"{quote(f.name)} {self.ddl_type(as_type(f.dtype))}" for f in dtype.fields)
+            return f"STRUCT({fields})"
+        raise FlowError(f"duckdb stores cannot hold {dtype} columns")
+
+    def new_column(self, name: str, dtype: pl.DataType) -> Column:
+        stored = self.stored_type(dtype)
+        return Column(name, self.ddl_type(stored), stored)
+
+    # the catalog
+
+    def columns(self, session: Session, table: TableName) -> list[Column] | None:
+        found = session.rows(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = current_database() "
+            "AND lower(table_schema) = lower(?) AND lower(table_name) = lower(?) ORDER BY ordinal_position",
+            [table.schema, table.name],
+        )
+        if not found:
+            return None
+        return self._typed(session, table.sql, dict(found))
+
+    def query_columns(self, session: Session, query: str) -> list[Column]:
+        return self._typed(session, f"({query})", {})
+
+    def _typed(self, session: Session, relation: str, declared: dict[str, str]) -> list[Column]:
+        """Columns typed by the Arrow schema DuckDB gives the relation; what Polars cannot take is read as text."""
+        import pyarrow as pa
+
+        assert isinstance(session, DuckdbSession)
+        columns = []
+        for f in session.arrow_schema(f"SELECT * FROM {relation}"):
+            try:
+                if pa.types.is_interval(f.type):
+                    raise TypeError("Polars has no interval type")  # and panics on one
+                dtype = pl.DataFrame(pa.schema([f]).empty_table()).schema[f.name]
+            except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, ValueError):
+                columns.append(Column(f.name, declared.get(f.name, ""), pl.String(), read_as_text=True))
+                continue
+            if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+                dtype = pl.Datetime(dtype.time_unit, "UTC")  # DuckDB names it Etc/UTC
+            columns.append(Column(f.name, declared.get(f.name, ""), dtype))
+        return columns
+
+    def unique_keys(self, session: Session, table: TableName) -> list[frozenset[str]]:
+        args = [table.schema, table.name]
+        constraints = session.rows(
+            "SELECT constraint_column_names FROM duckdb_constraints() WHERE database_name = current_database() "
+            "AND lower(schema_name) = lower(?) AND lower(table_name) = lower(?) "
+            "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
+            args,
+        )
+        indexes = session.rows(
+            "SELECT expressions FROM duckdb_indexes() WHERE database_name = current_database() "
+            "AND lower(schema_name) = lower(?) AND lower(table_name) = lower(?) AND is_unique",
+            args,
+        )
+        return [frozenset(row[0]) for row in constraints] + [_index_columns(row[0]) for row in indexes]
+
+    def tables(self, session: Session, schema: str) -> list[str]:
+        rows = session.rows(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+            "AND lower(table_schema) = lower(?)",
+            [schema],
+        )
+        return [row[0] for row in rows]
+
+
+def _index_columns(expressions: str) -> frozenset[str]:
+    """`[id, "Order No"]` (how duckdb_indexes() lists an index's columns) -> {'id', 'Order No'}."""
+    names = [part.strip() for part in expressions.strip().strip("[]").split(",") if part.strip()]
+    return frozenset(n[1:-1].replace('""', '"') if n.startswith('"') and n.endswith('"') else n for n in names)
+
+
+class DuckdbConnector(SqlConnector):
+    type_name = "duckdb"
+    settings_model = DuckdbSettings
+    database_class = DuckdbDatabase
+    template_settings: ClassVar[dict[str, Any]] = {"path": "data/{name}.duckdb"}

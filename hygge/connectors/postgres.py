@@ -1,0 +1,233 @@
+"""The postgres connector: PostgreSQL tables as a home and a store, through the ADBC PostgreSQL driver.
+
+The driver writes with binary COPY, which needs each Arrow type to match its column exactly, and reads most
+types natively. Types it cannot move (numeric on read; json, uuid and others on write) pass as text and are
+cast: in Polars on read, by PostgreSQL through a staging table on write.
+"""
+
+from __future__ import annotations
+
+import atexit
+import re
+import threading
+from contextlib import suppress
+from typing import Any, ClassVar
+from urllib.parse import quote as url_quote
+from urllib.parse import urlsplit
+
+import polars as pl
+from pydantic import model_validator
+
+from hygge.connectors.base import ConnectorSettings
+from hygge.connectors.sql import (
+    AdbcSession,
+    Column,
+    Database,
+    Session,
+    SqlConnector,
+    TableName,
+    import_driver,
+    inner_type,
+    is_nested,
+)
+from hygge.errors import FlowError
+
+DEFAULT_PORT = 5432
+CONNECT_TIMEOUT_SECONDS = 10
+# PostgreSQL's numeric without a declared precision holds any number; hygge reads it with a wide scale.
+UNCONSTRAINED_NUMERIC = pl.Decimal(38, 9)
+_SCALARS: dict[pl.DataType, str] = {
+    pl.Boolean(): "boolean",
+    pl.Int16(): "smallint",
+    pl.Int32(): "integer",
+    pl.Int64(): "bigint",
+    pl.Float32(): "real",
+    pl.Float64(): "double precision",
+    pl.String(): "text",
+    pl.Binary(): "bytea",
+    pl.Date(): "date",
+    pl.Time(): "time",
+}
+# Types the driver reads and writes as Arrow, alone and as array elements (`integer[]`).
+_NATIVE: dict[str, pl.DataType] = {
+    **{name: dtype for dtype, name in _SCALARS.items()},
+    "character varying": pl.String(),
+    "character": pl.String(),
+    "name": pl.String(),
+    "timestamp without time zone": pl.Datetime("us"),
+    "timestamp with time zone": pl.Datetime("us", "UTC"),
+    "time without time zone": pl.Time(),
+}
+# Polars types with no PostgreSQL type of their own, widened to one that holds every value.
+_WIDER: dict[pl.DataType, pl.DataType] = {
+    pl.Int8(): pl.Int16(),
+    pl.UInt8(): pl.Int16(),
+    pl.UInt16(): pl.Int32(),
+    pl.UInt32(): pl.Int64(),
+    pl.UInt64(): pl.Decimal(20, 0),
+}
+# One open connection per server URL, which the others are cloned from (see PostgresDatabase.connect).
+_KEPT: dict[str, Any] = {}
+_KEPT_LOCK = threading.Lock()
+_TYPMOD = re.compile(r"\(\d+(?:,\d+)?\)")
+_NUMERIC = re.compile(r"numeric(?:\((\d+)(?:,(\d+))?\))?")
+
+
+class PostgresSettings(ConnectorSettings):
+    """A PostgreSQL database: `url`, or its parts (the password best from ${VAR})."""
+
+    url: str | None = None
+    host: str | None = None
+    port: int = DEFAULT_PORT
+    user: str | None = None
+    password: str | None = None
+    database: str | None = None
+
+    @model_validator(mode="after")
+    def _url_or_parts(self) -> PostgresSettings:
+        parts = [self.host, self.user, self.password, self.database]
+        if self.url is not None and any(p is not None for p in parts):
+            raise ValueError("set either url or host/port/user/password/database, not both")
+        if self.url is None and (self.host is None or self.database is None):
+            raise ValueError("set url (postgresql://user@host:5432/db), or host and database")
+        if self.url is not None and urlsplit(self.url).scheme not in ("postgresql", "postgres"):
+            raise ValueError("url must start with postgresql://")
+        return self
+
+
+class PostgresDatabase(Database):
+    type_name = "postgres"
+    default_schema = "public"
+    temp_schema = "pg_temp"
+    folds_case = False  # a quoted name keeps its case
+    max_name_bytes = 63  # longer names are cut short by PostgreSQL without a word
+    settings: PostgresSettings
+
+    def url(self) -> str:
+        s = self.settings
+        if s.url is not None:
+            url = s.url
+        else:
+            login = url_quote(s.user or "", safe="")
+            if s.password is not None:
+                login += ":" + url_quote(s.password, safe="")
+            url = f"postgresql://{login}{'@' if login else ''}{s.host}:{s.port}/{url_quote(s.database or '')}"
+        if "connect_timeout=" not in url:
+            url += ("&" if "?" in url else "?") + f"connect_timeout={CONNECT_TIMEOUT_SECONDS}"
+        return url
+
+    def _address(self) -> tuple[str, int, str]:
+        s = self.settings
+        if s.url is None:
+            return (s.host or "localhost").lower(), s.port, s.database or ""
+        parts = urlsplit(s.url)
+        return (parts.hostname or "localhost").lower(), parts.port or DEFAULT_PORT, parts.path.lstrip("/")
+
+    def identity(self) -> str:
+        host, port, database = self._address()
+        return f"postgres://{host}:{port}/{database}"
+
+    def shown(self) -> str:
+        return self.identity()
+
+    def connect(self, *, create: bool) -> Session:
+        dbapi = import_driver("adbc_driver_postgresql.dbapi", "postgres", "postgres")
+        url = self.url()
+        with AdbcSession.errors():
+            # The driver reads the server's type catalog for each new database object (about 50 ms), so one
+            # connection per server is kept and the others are cloned from it (a few ms each).
+            with _KEPT_LOCK:
+                first = _KEPT.get(url)
+                if first is None:
+                    first = _KEPT[url] = dbapi.connect(url, autocommit=True)
+                    if len(_KEPT) == 1:
+                        atexit.register(_close_kept)
+            connection = first.adbc_clone()
+            connection.adbc_connection.set_autocommit(True)  # hygge issues BEGIN and COMMIT itself
+        return AdbcSession(connection, {})
+
+    def ensure_schema(self, session: Session, schema: str) -> None:
+        # CREATE SCHEMA IF NOT EXISTS needs the right to create schemas even when the schema exists.
+        if not session.rows("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", [schema]):
+            super().ensure_schema(session, schema)
+
+    # types
+
+    def stored_type(self, dtype: pl.DataType) -> pl.DataType:
+        dtype = super().stored_type(dtype)
+        if dtype in _WIDER:
+            return _WIDER[dtype]
+        if isinstance(dtype, pl.Datetime) and dtype.time_unit != "us":
+            return pl.Datetime("us", dtype.time_zone)  # PostgreSQL keeps microseconds
+        return dtype
+
+    def ddl_type(self, dtype: pl.DataType) -> str:
+        if dtype in _SCALARS:
+            return _SCALARS[dtype]
+        if isinstance(dtype, pl.Decimal):
+            return f"numeric({dtype.precision},{dtype.scale})"
+        if isinstance(dtype, pl.Datetime):
+            return "timestamp with time zone" if dtype.time_zone else "timestamp without time zone"
+        if isinstance(dtype, pl.List):
+            inner = inner_type(dtype)
+            if inner in _SCALARS or isinstance(inner, pl.Datetime):
+                return self.ddl_type(inner) + "[]"
+        if is_nested(dtype):
+            return "jsonb"  # structs and lists of anything but plain values
+        raise FlowError(f"postgres stores cannot hold {dtype} columns")
+
+    def declared_column(self, name: str, declared: str) -> Column:
+        base = _TYPMOD.sub("", declared).strip()
+        if base in _NATIVE:
+            return Column(name, declared, _NATIVE[base])
+        if base.endswith("[]") and base[:-2] in _NATIVE:
+            return Column(name, declared, pl.List(_NATIVE[base[:-2]]))
+        if match := _NUMERIC.fullmatch(declared):
+            precision, scale = match.groups()
+            dtype = pl.Decimal(int(precision), int(scale or 0)) if precision else UNCONSTRAINED_NUMERIC
+            return Column(name, declared, dtype, read_as_text=True)
+        # json, jsonb, uuid, interval, enums, ...: text both ways, cast by PostgreSQL on the way in.
+        return Column(name, declared, pl.String(), read_as_text=True, write_as_text=True)
+
+    # the catalog
+
+    def columns(self, session: Session, table: TableName) -> list[Column] | None:
+        if not session.rows("SELECT to_regclass($1) IS NOT NULL", [table.sql])[0][0]:
+            return None
+        found = session.rows(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute "
+            "WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            [table.sql],
+        )
+        return [self.declared_column(name, declared) for name, declared in found]
+
+    def unique_keys(self, session: Session, table: TableName) -> list[frozenset[str]]:
+        rows = session.rows(
+            "SELECT array_agg(a.attname::text) FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass($1) "
+            "AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY i.indexrelid",
+            [table.sql],
+        )
+        return [frozenset(row[0]) for row in rows]
+
+    def tables(self, session: Session, schema: str) -> list[str]:
+        rows = session.rows("SELECT table_name FROM information_schema.tables WHERE table_schema = $1", [schema])
+        return [row[0] for row in rows]
+
+
+def _close_kept() -> None:
+    """Close the kept connections while the interpreter can still run their cleanup."""
+    with _KEPT_LOCK:
+        for connection in _KEPT.values():
+            with suppress(Exception):
+                connection.close()
+        _KEPT.clear()
+
+
+class PostgresConnector(SqlConnector):
+    type_name = "postgres"
+    settings_model = PostgresSettings
+    database_class = PostgresDatabase
+    template_settings: ClassVar[dict[str, Any]] = {
+        "url": "postgresql://${PG_USER:-postgres}:${PG_PASSWORD}@${PG_HOST:-localhost}:5432/${PG_DATABASE:-{name}}"
+    }

@@ -1,0 +1,936 @@
+"""What the sqlite, duckdb and postgres connectors share: reading and writing a database through Arrow.
+
+A `Database` says how to reach one database and how its SQL and types differ; everything else lives here once.
+Reading runs a query and hands its Arrow batches to Polars as a lazy source. Writing streams a frame's batches
+into the database inside one transaction: replace loads a staging table and swaps it in, append inserts, merge
+loads a staging table and upserts from it. Schema evolution, type mapping and identifier quoting are shared.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import polars as pl
+from pydantic import field_validator
+
+from hygge.connectors.base import (
+    Capabilities,
+    Connector,
+    ConnectorSettings,
+    Endpoint,
+    Home,
+    ReadRequest,
+    Store,
+    WriteRequest,
+    WriteResult,
+    check_cancel,
+)
+from hygge.errors import FlowError, MissingDriverError, did_you_mean
+from hygge.faults import checkpoint
+from hygge.incremental import only_new_rows
+from hygge.redact import redact
+from hygge.schema import apply_schema_plan, plan_schema_change, type_label
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "SQL_CAPABILITIES",
+    "AdbcSession",
+    "Column",
+    "Database",
+    "DatabaseError",
+    "FileDatabase",
+    "FileDatabaseSettings",
+    "Session",
+    "SqlConnector",
+    "SqlHome",
+    "SqlStore",
+    "TableName",
+    "import_driver",
+    "quote",
+    "split_name",
+]
+
+SQL_CAPABILITIES = Capabilities(home=True, store=True, query=True, merge_needs_unique_key=True, incremental=True)
+# Columns hygge adds to its staging tables; a source column of the same name is refused.
+ROW_COLUMN = "_hygge_row"
+RANK_COLUMN = "_hygge_rank"
+STAGE_PREFIX = "_hygge_stage_"
+_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z")
+_NAME_PART = re.compile(r'"((?:[^"]|"")*)"|([^.]*)')
+# Plain Arrow types (large_string rather than string_view) are what every driver takes.
+_ARROW_COMPAT = pl.CompatLevel.oldest()
+
+
+class DatabaseError(FlowError):
+    """A database refused a statement or a connection; `retryable` when trying again may help (locks, network)."""
+
+    def __init__(self, message: str, *, retryable: bool = False, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
+
+
+def driver_error(exc: BaseException, *, retryable: bool) -> DatabaseError:
+    """A driver's exception as a DatabaseError: its first lines, passwords masked."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return DatabaseError(redact(" ".join(lines[:3]) or type(exc).__name__), retryable=retryable)
+
+
+def import_driver(module: str, type_name: str, extra: str) -> Any:
+    """Import a driver module when it is first needed, or say how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDriverError(type_name, module.split(".")[0].replace("_", "-"), extra) from exc
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def quote(name: str) -> str:
+    """`name` as a quoted SQL identifier, whatever characters it holds."""
+    if "\x00" in name:
+        raise FlowError(f"the name {name!r} holds a NUL character, which no database accepts")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def split_name(text: str) -> list[str]:
+    """`shop.orders` -> ['shop', 'orders']; a part in double quotes may hold dots (`"my.schema".t`)."""
+    parts: list[str] = []
+    position = 0
+    while True:
+        match = _NAME_PART.match(text, position)
+        assert match is not None  # the pattern matches an empty part too
+        quoted, plain = match.groups()
+        parts.append(quoted.replace('""', '"') if quoted is not None else plain)
+        position = match.end()
+        if position >= len(text):
+            return parts
+        if text[position] != ".":
+            raise ValueError(f"unexpected {text[position]!r} after a quoted name")
+        position += 1
+
+
+@dataclass(frozen=True)
+class TableName:
+    schema: str
+    name: str
+
+    @property
+    def sql(self) -> str:
+        return f"{quote(self.schema)}.{quote(self.name)}"
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column as the database declares it and as hygge reads it.
+
+    `read_as_text`: the driver cannot hand this type to Polars, so it is selected as text and parsed.
+    `write_as_text`: the driver cannot write this type, so rows pass a staging table and a CAST.
+    """
+
+    name: str
+    declared: str
+    dtype: pl.DataType
+    read_as_text: bool = False
+    write_as_text: bool = False
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+class Session(ABC):
+    """One open connection; driver errors come out as DatabaseError."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement that returns nothing."""
+
+    @abstractmethod
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a small query and return all its rows."""
+
+    @abstractmethod
+    def batches(self, sql: str, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
+        """Stream a query's rows as Arrow record batches of about `batch_size` rows."""
+
+    @abstractmethod
+    def ingest(self, table: TableName, reader: pa.RecordBatchReader) -> None:
+        """Insert every batch of `reader` into the existing `table`, matching columns by name."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection (an open transaction is rolled back)."""
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self, begin: str) -> Iterator[None]:
+        """Everything inside commits together, or rolls back on any exception (Ctrl-C included)."""
+        self.execute(begin)
+        try:
+            yield
+        except BaseException:
+            try:
+                self.execute("ROLLBACK")
+            except DatabaseError:
+                pass  # the connection is gone, and the transaction with it
+            raise
+        self.execute("COMMIT")
+
+
+class AdbcSession(Session):
+    """A session over an ADBC DB-API connection in autocommit mode; hygge issues BEGIN and COMMIT itself."""
+
+    def __init__(self, connection: Any, read_options: dict[str, str], *, schema_is_catalog: bool = False) -> None:
+        self.connection = connection
+        self.read_options = read_options  # `{rows}` in a value is the batch size
+        self.schema_is_catalog = schema_is_catalog  # SQLite's driver calls an attached database a catalog
+
+    @staticmethod
+    @contextmanager
+    def errors() -> Iterator[None]:
+        import adbc_driver_manager.dbapi as dbapi
+
+        try:
+            yield
+        except dbapi.OperationalError as exc:
+            raise driver_error(exc, retryable=True) from exc
+        except dbapi.Error as exc:
+            raise driver_error(exc, retryable=False) from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self.errors(), closing(self.connection.cursor()) as cursor:
+            cursor.execute(sql, list(params) or None)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.errors(), closing(self.connection.cursor()) as cursor:
+            cursor.execute(sql, list(params) or None)
+            return list(cursor.fetchall())
+
+    def batches(self, sql: str, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
+        with self.errors(), closing(self.connection.cursor()) as cursor:
+            options = {key: value.format(rows=batch_size) for key, value in self.read_options.items()}
+            if options:
+                cursor.adbc_statement.set_options(**options)
+            cursor.execute(sql)
+            yield from cursor.fetch_record_batch()
+
+    def ingest(self, table: TableName, reader: pa.RecordBatchReader) -> None:
+        with self.errors(), closing(self.connection.cursor()) as cursor:
+            where = {"catalog_name" if self.schema_is_catalog else "db_schema_name": table.schema}
+            cursor.adbc_ingest(table.name, reader, mode="append", **where)
+
+    def close(self) -> None:
+        with self.errors():
+            self.connection.close()
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+class Database(ABC):
+    """One database a home or store talks to: how to connect, and how names and types are spelt there."""
+
+    type_name: ClassVar[str]
+    default_schema: ClassVar[str]
+    temp_schema: ClassVar[str] = "temp"
+    # SQLite and DuckDB treat `Orders` and `orders` as one table even when quoted; PostgreSQL does not.
+    folds_case: ClassVar[bool] = True
+    begin_sql: ClassVar[str] = "BEGIN"
+    check_sql: ClassVar[str] = "SELECT 1"
+    max_name_bytes: ClassVar[int | None] = None
+
+    def __init__(self, settings: Any, root: Path) -> None:
+        self.settings = settings
+        self.root = root
+
+    # reaching it
+
+    @abstractmethod
+    def connect(self, *, create: bool) -> Session:
+        """Open a session; with `create=False` a database that does not exist is an error, not created."""
+
+    @abstractmethod
+    def identity(self) -> str:
+        """What names this database in locations, such as `sqlite:/abs/shop.sqlite`; never a password."""
+
+    @abstractmethod
+    def shown(self) -> str:
+        """How messages name this database."""
+
+    def exists(self) -> bool:
+        """Whether there is a database to connect to without creating one."""
+        return True
+
+    def files(self) -> list[Path]:
+        """The local files holding the database (none for a server), for watch mode."""
+        return []
+
+    def check(self, *, create: bool) -> None:
+        """Open the database and run a trivial query."""
+        with self.connect(create=False) as session:
+            session.rows(self.check_sql)
+
+    # names
+
+    def table(self, text: str) -> TableName:
+        """The table a `source:` or `target:` names: `orders`, `shop.orders`, `"odd.name"`."""
+        try:
+            parts = split_name(text.strip())
+        except ValueError as exc:
+            raise FlowError(f"'{text}' is not a table name: {exc}") from exc
+        if len(parts) > 2 or not all(parts):
+            raise FlowError(
+                f"'{text}' is not a table name",
+                hint='Write table or schema.table; quote a name that holds a dot: "my.table".',
+            )
+        table = TableName(self.default_schema, parts[0]) if len(parts) == 1 else TableName(*parts)
+        for part in (table.schema, table.name):
+            quote(part)
+            if self.max_name_bytes is not None and len(part.encode()) > self.max_name_bytes:
+                raise FlowError(f"the name '{part}' is longer than {self.type_name}'s {self.max_name_bytes} bytes")
+        return table
+
+    def location(self, text: str) -> str:
+        """Where reading or writing `text` happens: equal for a home and a store on one table."""
+        try:
+            table = self.table(text)
+        except FlowError:
+            return f"{self.identity()}/{text}"
+        return f"{self.identity()}/{TableName(self.fold(table.schema), self.fold(table.name)).sql}"
+
+    def fold(self, name: str) -> str:
+        return name.casefold() if self.folds_case else name
+
+    # types
+
+    @abstractmethod
+    def ddl_type(self, dtype: pl.DataType) -> str:
+        """The column type a new table gets for `dtype` (already through `stored_type`)."""
+
+    def declared_column(self, name: str, declared: str) -> Column:
+        """A column the database declares as `declared`, with the Polars type hygge reads it as."""
+        raise NotImplementedError(f"{self.type_name} reads its columns' types from the database")
+
+    def new_column(self, name: str, dtype: pl.DataType) -> Column:
+        """The column hygge creates for incoming data of type `dtype`; its `dtype` is what the data is cast to.
+
+        Reading the declared type back gives the column's type, so what is written is what a read returns.
+        """
+        return self.declared_column(name, self.ddl_type(self.stored_type(dtype)))
+
+    def stored_type(self, dtype: pl.DataType) -> pl.DataType:
+        """`dtype` with what no database here keeps told apart removed; raises for what none can hold."""
+        if isinstance(dtype, pl.Categorical | pl.Enum) or dtype == pl.Null:
+            return pl.String()
+        if dtype == pl.Float16:
+            return pl.Float32()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, "UTC"):
+            return pl.Datetime(dtype.time_unit, "UTC")  # zones are stored as instants
+        if isinstance(dtype, pl.Duration | pl.Object) or dtype in (pl.Int128, pl.UInt128):
+            raise FlowError(f"{self.type_name} stores cannot hold {type_label(dtype)} columns")
+        if isinstance(dtype, pl.List | pl.Array):
+            return pl.List(self.stored_type(inner_type(dtype)))
+        if isinstance(dtype, pl.Struct):
+            return pl.Struct({f.name: self.stored_type(as_type(f.dtype)) for f in dtype.fields})
+        return dtype
+
+    def wire(self, name: str, dtype: pl.DataType) -> pl.Expr:
+        """Column `name` (of stored type `dtype`) as the driver takes it."""
+        return pl.col(name)
+
+    # the catalog
+
+    @abstractmethod
+    def columns(self, session: Session, table: TableName) -> list[Column] | None:
+        """The table's (or view's) columns in order, or None when there is no such table."""
+
+    @abstractmethod
+    def unique_keys(self, session: Session, table: TableName) -> list[frozenset[str]]:
+        """The column sets of the table's primary key and unique indexes (what ON CONFLICT can use)."""
+
+    @abstractmethod
+    def tables(self, session: Session, schema: str) -> list[str]:
+        """Names of the tables and views in `schema`, for hints."""
+
+    def ensure_schema(self, session: Session, schema: str) -> None:
+        session.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+
+    def unique_index_sql(self, table: TableName, key: Sequence[str]) -> str:
+        """The statement that lets merge upsert into `table` by `key`."""
+        index = quote(f"{table.name}_{'_'.join(key)}_key")
+        return f"CREATE UNIQUE INDEX {index} ON {table.sql} ({', '.join(quote(k) for k in key)})"
+
+    def query_columns(self, session: Session, query: str) -> list[Column]:
+        """The columns a SELECT returns, as declared through a temporary view that a rollback removes."""
+        view = TableName(self.temp_schema, f"_hygge_query_{uuid.uuid4().hex[:12]}")
+        session.execute("BEGIN")
+        try:
+            session.execute(f"CREATE TEMPORARY VIEW {quote(view.name)} AS {query}")
+            return self.columns(session, view) or []
+        finally:
+            session.execute("ROLLBACK")
+
+    # reading
+
+    def readable(self, session: Session, relation: str, columns: list[Column]) -> list[Column]:
+        """The columns as reading `relation` returns them (SQLite types here what it could not declare)."""
+        return columns
+
+    def select_column(self, column: Column) -> str:
+        if column.read_as_text:
+            return f"CAST({quote(column.name)} AS TEXT) AS {quote(column.name)}"
+        return quote(column.name)
+
+    def select_sql(self, relation: str, columns: Sequence[Column], limit: int | None) -> str:
+        listed = ", ".join(self.select_column(c) for c in columns)
+        return f"SELECT {listed} FROM {relation}" + (f" LIMIT {int(limit)}" if limit is not None else "")
+
+    def finish_batch(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """A batch as the driver returned it, before its columns are converted (SQLite drops a row here)."""
+        return frame
+
+
+def as_type(dtype: Any) -> pl.DataType:
+    """Nested types may hold a class (`pl.Int64`) where an instance is meant."""
+    return dtype() if isinstance(dtype, type) else dtype
+
+
+def inner_type(dtype: pl.List | pl.Array) -> pl.DataType:
+    return as_type(dtype.inner)
+
+
+def is_nested(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, pl.List | pl.Array | pl.Struct)
+
+
+class FileDatabaseSettings(ConnectorSettings):
+    """An embedded database in one file."""
+
+    path: str  # relative to the project folder
+
+    @field_validator("path")
+    @classmethod
+    def _local_file(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("path must name the database file, such as data/shop.sqlite")
+        if "://" in value:
+            raise ValueError(f"'{value}' is a remote location; path names a local database file")
+        return value
+
+
+class FileDatabase(Database):
+    """A database in one local file (SQLite, DuckDB): a home needs it to exist, a store creates it."""
+
+    settings: FileDatabaseSettings
+    # Files the database keeps beside its own while it writes, such as a write-ahead log.
+    side_suffixes: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def path(self) -> Path:
+        return (self.root / Path(self.settings.path).expanduser()).resolve()
+
+    def files(self) -> list[Path]:
+        return [self.path, *(self.path.with_name(self.path.name + s) for s in self.side_suffixes)]
+
+    def identity(self) -> str:
+        return f"{self.type_name}:{self.path.as_posix()}"
+
+    def shown(self) -> str:
+        try:
+            return self.path.relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return self.path.as_posix()
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def require(self, *, create: bool) -> None:
+        """Fail unless the file exists, or make its folder when creating."""
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.is_file():
+            raise FlowError(
+                f"the database file {self.shown()} does not exist",
+                hint="Check path: in the home's file, or run the flow that writes it first.",
+            )
+
+    def check(self, *, create: bool) -> None:
+        if self.path.exists() or not create:
+            super().check(create=False)
+            return
+        # A store that has not written yet: the file will be created, so its folder must be writable.
+        folder = next(p for p in self.path.parents if p.exists())
+        if not (folder.is_dir() and os.access(folder, os.W_OK)):
+            raise FlowError(f"cannot create {self.shown()}: {folder.as_posix()} is not a writable folder")
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _parse_datetime(column: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    text = column.str.replace("T", " ", literal=True)
+    unit = dtype.time_unit
+    naive = [text.str.to_datetime(f, time_unit=unit, strict=False) for f in _DATETIME_FORMATS]
+    if dtype.time_zone is None:
+        return pl.coalesce(naive)
+    zoned = [text.str.to_datetime(f, time_unit=unit, strict=False, time_zone="UTC") for f in _ZONED_FORMATS]
+    return pl.coalesce([*zoned, *(n.dt.replace_time_zone("UTC") for n in naive)])
+
+
+def _text_parser(column: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
+    """How text becomes `dtype` where a cast would not do; None where a cast does."""
+    if dtype == pl.Date:
+        return column.str.to_date("%Y-%m-%d", strict=False)
+    if dtype == pl.Time:
+        return column.str.to_time("%H:%M:%S%.f", strict=False)
+    if isinstance(dtype, pl.Datetime):
+        return _parse_datetime(column, dtype)
+    return None
+
+
+@dataclass
+class _Converter:
+    """Turns the driver's batches into the columns' Polars types (planned from the first batch, then reused)."""
+
+    columns: Sequence[Column]
+    exprs: list[pl.Expr] | None = None
+    parsed: dict[str, pl.DataType] = field(default_factory=dict)
+
+    def _plan(self, schema: pl.Schema) -> list[pl.Expr]:
+        exprs = []
+        for c in self.columns:
+            column, have = pl.col(c.name), schema[c.name]
+            parser = _text_parser(column, c.dtype) if have == pl.String else None
+            if have == c.dtype:
+                exprs.append(column)
+            elif parser is not None:
+                self.parsed[c.name] = c.dtype
+                exprs.append(parser.alias(c.name))
+            elif isinstance(c.dtype, pl.Datetime) and isinstance(have, pl.Datetime) and c.dtype.time_zone:
+                exprs.append(column.dt.convert_time_zone(c.dtype.time_zone).cast(c.dtype).alias(c.name))
+            else:
+                exprs.append(column.cast(c.dtype).alias(c.name))
+        return exprs
+
+    def __call__(self, frame: pl.DataFrame) -> pl.DataFrame:
+        if self.exprs is None:
+            self.exprs = self._plan(frame.schema)
+        try:
+            converted = frame.select(self.exprs)
+        except pl.exceptions.PolarsError as exc:
+            raise FlowError(f"could not read a value as its column's type: {first_line(exc)}") from exc
+        for name, dtype in self.parsed.items():
+            unreadable = frame[name].is_not_null() & converted[name].is_null()
+            if unreadable.any():
+                value = frame[name].filter(unreadable)[0]
+                raise FlowError(f"column '{name}' holds {value!r}, which is not a {type_label(dtype)}")
+        return converted
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def scan(database: Database, relation: str, columns: Sequence[Column], batch_size: int, label: str) -> pl.LazyFrame:
+    """A lazy frame over `relation` that reads it in batches, on a connection of its own, when collected."""
+    from polars.io.plugins import register_io_source
+
+    def source(
+        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, _hint: int | None
+    ) -> Iterator[pl.DataFrame]:
+        wanted = set(with_columns) if with_columns is not None else None
+        # Polars may ask for no column at all (a row count); one column still yields the rows.
+        chosen = [c for c in columns if wanted is None or c.name in wanted] or list(columns[:1])
+        sql = database.select_sql(relation, chosen, n_rows if predicate is None else None)
+        convert = _Converter(chosen)
+        remaining = n_rows
+        with database.connect(create=False) as session, closing(session.batches(sql, batch_size)) as batches:
+            for batch in batches:
+                frame = convert(database.finish_batch(pl.DataFrame(batch)))
+                if with_columns:
+                    frame = frame.select(with_columns)
+                if predicate is not None:
+                    frame = frame.filter(predicate)
+                if remaining is not None:
+                    frame = frame.head(remaining)
+                    remaining -= frame.height
+                yield frame
+                if remaining == 0:
+                    return
+
+    schema = pl.Schema([(c.name, c.dtype) for c in columns])
+    return register_io_source(source, schema=schema, explain_name=label)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def json_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A nested column as JSON text (null stays null)."""
+    column = pl.col(name)
+    if isinstance(dtype, pl.Struct):
+        encoded = column.struct.json_encode()
+    else:
+        # Polars encodes structs only, so a list is wrapped as {"v": [...]} and unwrapped again.
+        encoded = pl.struct(column.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
+    return pl.when(column.is_null()).then(None).otherwise(encoded).alias(name)
+
+
+def to_stored(name: str, source: pl.DataType, stored: pl.DataType) -> pl.Expr:
+    """Column `name` converted from its incoming type to the type its table column holds."""
+    column = pl.col(name)
+    if source == stored:
+        return column
+    if stored == pl.String and is_nested(source):
+        return json_text(name, source)
+    if isinstance(source, pl.Datetime) and isinstance(stored, pl.Datetime) and source.time_zone:
+        column = column.dt.convert_time_zone(stored.time_zone or "UTC")
+    return column.cast(stored).alias(name)
+
+
+class _Feeder:
+    """Streams a lazy frame as Arrow batches for a driver, counting rows and keeping the frame's own error."""
+
+    def __init__(self, frame: pl.LazyFrame, batch_size: int) -> None:
+        self.frame = frame
+        self.batch_size = batch_size
+        self.rows = 0
+        self.error: BaseException | None = None
+
+    def reader(self) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
+        schema = pl.DataFrame(schema=self.frame.collect_schema()).to_arrow(compat_level=_ARROW_COMPAT).schema
+        return pa.RecordBatchReader.from_batches(schema, self._batches())
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            for frame in self.frame.collect_batches(chunk_size=self.batch_size, lazy=True):
+                for batch in frame.to_arrow(compat_level=_ARROW_COMPAT).to_batches():
+                    self.rows += batch.num_rows
+                    yield batch
+                checkpoint("write.batch")
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+
+@dataclass
+class _Write:
+    """One write in progress: the open session, the request, and the columns new data would get."""
+
+    session: Session
+    request: WriteRequest
+    new: dict[str, Column]
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(self.request.key)
+
+
+# --- homes and stores --------------------------------------------------------------------------
+
+
+@contextmanager
+def _reported(action: str, where: str) -> Iterator[None]:
+    """Errors from inside a read or write, told with what was being done and where."""
+    try:
+        yield
+    except DatabaseError as exc:
+        error = DatabaseError(f"{action}: {exc.message}", retryable=exc.retryable, hint=exc.hint)
+        error.where = where
+        raise error from exc
+    except FlowError as exc:
+        if exc.where is None:
+            exc.where = where
+        raise
+
+
+class _SqlEndpoint(Endpoint):
+    """What a database home and store share: the Database their settings describe."""
+
+    def __init__(self, name: str, settings: Any, root: Path, database: Database) -> None:
+        super().__init__(name, settings, root)
+        self.database = database
+
+
+class SqlHome(_SqlEndpoint, Home):
+    """Reads a table (`source: schema.table`) or a query (`query: SELECT ...`) in batches."""
+
+    def read(self, request: ReadRequest) -> pl.LazyFrame:
+        where = f"flow {request.flow}"
+        db = self.database
+        with _reported(f"could not read from {db.shown()}", where), db.connect(create=False) as session:
+            if request.query is not None:
+                query = request.query.strip().rstrip(";").strip()
+                columns = db.query_columns(session, query)
+                relation, label = f"({query}) AS {quote('_hygge_query')}", f"{db.type_name} query"
+            else:
+                table = db.table(request.source)
+                found = db.columns(session, table)
+                if found is None:
+                    raise FlowError(
+                        f"table {table} does not exist in {db.shown()}",
+                        hint=did_you_mean(table.name, db.tables(session, table.schema), kind="Tables there"),
+                    )
+                columns, relation, label = found, table.sql, f"{db.type_name} {table}"
+            columns = db.readable(session, relation, columns)
+        frame = scan(db, relation, columns, request.batch_size, label)
+        if request.incremental is not None:
+            # The filter reaches the scan as its predicate and is applied to each batch as it arrives.
+            frame = only_new_rows(frame, request.incremental, where)
+        return frame
+
+    def location(self, source: str) -> str:
+        return self.database.location(source)
+
+    def watch_paths(self, source: str) -> list[Path]:
+        return self.database.files()
+
+    def check(self) -> None:
+        with _reported(f"could not open {self.database.shown()}", f"home {self.name}"):
+            self.database.check(create=False)
+
+
+class SqlStore(_SqlEndpoint, Store):
+    """Writes a frame to a table in one transaction: replace, append or merge, with schema evolution."""
+
+    def write(self, frame: pl.LazyFrame, request: WriteRequest) -> WriteResult:
+        db = self.database
+        with _reported(f"could not write {request.target} in {db.shown()}", f"flow {request.flow}"):
+            table = db.table(request.target)
+            frame, new = self._stored(frame, request)
+            with db.connect(create=True) as session, session.transaction(db.begin_sql):
+                write = _Write(session, request, new)
+                rows = self._write(write, table, frame)
+                self._before_commit(write, rows)
+        checkpoint("write.after_commit")
+        return WriteResult(rows)
+
+    def _stored(self, frame: pl.LazyFrame, request: WriteRequest) -> tuple[pl.LazyFrame, dict[str, Column]]:
+        """The frame in the types its table columns hold, and the columns a new table would get."""
+        schema = frame.collect_schema()
+        if not schema:
+            raise FlowError("the data has no columns")
+        missing = [k for k in request.key if k not in schema]
+        if missing:
+            raise FlowError(f"the data has no key column {', '.join(missing)}", hint=f"Columns: {', '.join(schema)}.")
+        new: dict[str, Column] = {}
+        for name, dtype in schema.items():
+            if name in (ROW_COLUMN, RANK_COLUMN):
+                raise FlowError(f"the column name '{name}' is reserved for hygge's staging tables")
+            try:
+                new[name] = self.database.new_column(name, dtype)
+            except FlowError as exc:
+                raise FlowError(f"column '{name}': {exc.message}", hint="Cast it in the source.") from exc
+        return frame.select([to_stored(name, dtype, new[name].dtype) for name, dtype in schema.items()]), new
+
+    def _write(self, write: _Write, table: TableName, frame: pl.LazyFrame) -> int:
+        mode = write.request.mode
+        if mode == "merge" and not write.key:
+            raise FlowError("merge needs a key", hint="Set key: [id] (the columns of a row's identity).")
+        if mode not in ("replace", "append", "merge"):
+            raise FlowError(f"unknown mode '{mode}'")
+        self.database.ensure_schema(write.session, table.schema)
+        existing = self.database.columns(write.session, table)
+        if mode == "replace":
+            return self._replace(write, table, frame, exists=existing is not None)
+        key = write.key if mode == "merge" else ()
+        if existing is None:
+            columns = self._create(write, table, key)
+        else:
+            frame, columns = self._evolve(write, table, frame, existing)
+            if key:
+                self._check_key(write.session, table, key)
+        return self._load(write, table, columns, frame, key)
+
+    def _replace(self, write: _Write, table: TableName, frame: pl.LazyFrame, *, exists: bool) -> int:
+        """Load a new table aside, then drop the old one and rename the new one in its place."""
+        stage = self._stage_name(table)
+        rows = self._load(write, stage, self._create(write, stage, write.key), frame, write.key)
+        if exists:
+            if rows == 0 and not write.request.allow_empty and self._has_rows(write.session, table):
+                raise FlowError(
+                    f"refusing to replace the rows of target '{write.request.target}' with no rows",
+                    hint="The target is unchanged. Pass --allow-empty if emptying it is intended.",
+                )
+            write.session.execute(f"DROP TABLE {table.sql}")
+        write.session.execute(f"ALTER TABLE {stage.sql} RENAME TO {quote(table.name)}")
+        return rows
+
+    def _has_rows(self, session: Session, table: TableName) -> bool:
+        return bool(session.rows(f"SELECT 1 FROM {table.sql} LIMIT 1"))
+
+    def _stage_name(self, table: TableName) -> TableName:
+        return TableName(table.schema, f"{STAGE_PREFIX}{uuid.uuid4().hex[:16]}")
+
+    def _create(self, write: _Write, table: TableName, key: tuple[str, ...]) -> list[Column]:
+        columns = list(write.new.values())
+        self._create_table(write.session, table, columns, key)
+        return columns
+
+    def _create_table(self, session: Session, table: TableName, columns: list[Column], key: tuple[str, ...]) -> None:
+        listed = [f"{quote(c.name)} {c.declared}" for c in columns]
+        if key:
+            listed.append(f"PRIMARY KEY ({', '.join(quote(k) for k in key)})")
+        session.execute(f"CREATE TABLE {table.sql} ({', '.join(listed)})")
+
+    def _evolve(
+        self, write: _Write, table: TableName, frame: pl.LazyFrame, existing: list[Column]
+    ) -> tuple[pl.LazyFrame, list[Column]]:
+        """Fit the frame to the existing table, adding the new columns to the table (DESIGN §5)."""
+        target = pl.Schema([(c.name, c.dtype) for c in existing])
+        request = write.request
+        plan = plan_schema_change(
+            target, frame.collect_schema(), request.on_schema_change, what=f"target '{request.target}'"
+        )
+        columns = list(existing)
+        for name in plan.added:
+            column = write.new[name]
+            write.session.execute(f"ALTER TABLE {table.sql} ADD COLUMN {quote(name)} {column.declared}")
+            columns.append(column)
+        return apply_schema_plan(frame, plan), columns
+
+    def _check_key(self, session: Session, table: TableName, key: tuple[str, ...]) -> None:
+        fold = self.database.fold
+        wanted = frozenset(fold(k) for k in key)
+        if any(frozenset(fold(c) for c in unique) == wanted for unique in self.database.unique_keys(session, table)):
+            return
+        raise FlowError(
+            f"table {table} has no primary key or unique index on ({', '.join(key)}), so merge cannot tell "
+            "which rows to update",
+            hint=f"Add one ({self.database.unique_index_sql(table, key)}), or rebuild the target with "
+            "--full-refresh so hygge creates it with a primary key.",
+        )
+
+    def _load(
+        self, write: _Write, table: TableName, columns: list[Column], frame: pl.LazyFrame, key: tuple[str, ...]
+    ) -> int:
+        """Insert the frame into `table`: directly, or through a staging table to upsert or to cast."""
+        frame = frame.select([c.name for c in columns])
+        if not key and not any(c.write_as_text for c in columns):
+            return self._ingest(write, table, frame)
+        schema = frame.collect_schema()
+        staged = [self.database.new_column(c.name, schema[c.name]) for c in columns]
+        if key:
+            frame = frame.with_row_index(ROW_COLUMN).with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
+            staged.insert(0, self.database.new_column(ROW_COLUMN, pl.Int64()))
+        stage = self._stage_name(table)
+        self._create_table(write.session, stage, staged, ())
+        rows = self._ingest(write, stage, frame)
+        write.session.execute(self._insert_sql(table, stage, columns, key))
+        write.session.execute(f"DROP TABLE {stage.sql}")
+        return rows
+
+    def _insert_sql(self, table: TableName, stage: TableName, columns: list[Column], key: tuple[str, ...]) -> str:
+        names = ", ".join(quote(c.name) for c in columns)
+        values = ", ".join(
+            f"CAST({quote(c.name)} AS {c.declared}) AS {quote(c.name)}" if c.write_as_text else quote(c.name)
+            for c in columns
+        )
+        if not key:
+            return f"INSERT INTO {table.sql} ({names}) SELECT {values} FROM {stage.sql}"
+        keys = ", ".join(quote(k) for k in key)
+        # The last row per key wins: rank the staged rows by their position in the source and keep the first.
+        latest = (
+            f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {quote(ROW_COLUMN)} DESC) "
+            f"AS {quote(RANK_COLUMN)} FROM {stage.sql}"
+        )
+        updates = ", ".join(f"{quote(c.name)} = excluded.{quote(c.name)}" for c in columns if c.name not in key)
+        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        return (
+            f"INSERT INTO {table.sql} ({names}) SELECT {values} FROM ({latest}) AS {quote('_hygge_latest')} "
+            f"WHERE {quote(RANK_COLUMN)} = 1 ON CONFLICT ({keys}) {action}"
+        )
+
+    def _ingest(self, write: _Write, table: TableName, frame: pl.LazyFrame) -> int:
+        schema = frame.collect_schema()
+        wired = frame.select([self.database.wire(name, dtype) for name, dtype in schema.items()])
+        feeder = _Feeder(wired, write.request.batch_size)
+        try:
+            write.session.ingest(table, feeder.reader())
+        except DatabaseError as exc:
+            # A failure of the frame itself (a bad value, an injected fault) reaches the driver as its own
+            # error; the frame's exception says what happened.
+            if feeder.error is not None:
+                raise feeder.error from exc
+            raise
+        if feeder.error is not None:
+            raise feeder.error
+        return feeder.rows
+
+    def _before_commit(self, write: _Write, rows: int) -> None:
+        """The last moment the write may stop with the target unchanged; state that must move with the data
+        is written here, on `write.session`, inside the same transaction."""
+        check_cancel(write.request)
+        checkpoint("write.before_commit")
+        if write.request.on_commit is not None:
+            write.request.on_commit(rows)
+
+    def location(self, target: str) -> str:
+        return self.database.location(target)
+
+    def output_paths(self, target: str) -> list[Path]:
+        return self.database.files()
+
+    def max_value(self, target: str, column: str) -> Any:
+        db = self.database
+        if not db.exists():
+            return None
+        with _reported(f"could not read {target} in {db.shown()}", f"store {self.name}"):
+            table = db.table(target)
+            with db.connect(create=False) as session:
+                columns = db.columns(session, table)
+                if columns is None:
+                    return None
+                found = [c for c in columns if db.fold(c.name) == db.fold(column)]
+                if not found:
+                    raise FlowError(
+                        f"target '{target}' has no column '{column}' to take the watermark from",
+                        hint="Rebuild the target with --full-refresh, or change incremental.cursor.",
+                    )
+            name = quote(found[0].name)
+            relation = f"(SELECT max({name}) AS {name} FROM {table.sql}) AS {quote('_hygge_max')}"
+            return scan(db, relation, found, 1, f"{db.type_name} watermark").collect().item()
+
+    def check(self) -> None:
+        with _reported(f"could not open {self.database.shown()}", f"store {self.name}"):
+            self.database.check(create=True)
+
+
+class SqlConnector(Connector):
+    """A database connector type: subclasses set type_name, settings_model, database_class, template_settings."""
+
+    database_class: ClassVar[type[Database]]
+    capabilities = SQL_CAPABILITIES
+    home_class = SqlHome
+    store_class = SqlStore
+
+    @classmethod
+    def home(cls, name: str, settings: ConnectorSettings, root: Path) -> Home:
+        return SqlHome(name, settings, root, cls.database_class(settings, root))
+
+    @classmethod
+    def store(cls, name: str, settings: ConnectorSettings, root: Path) -> Store:
+        return SqlStore(name, settings, root, cls.database_class(settings, root))

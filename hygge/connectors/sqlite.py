@@ -1,0 +1,253 @@
+"""The sqlite connector: tables of a SQLite file as a home and a store, through the ADBC SQLite driver.
+
+SQLite keeps a declared type per column but stores values by their own class, and the driver infers Arrow
+types from values. So hygge declares types it can read back (`TIMESTAMP_NS`, `DECIMAL(10,2)`, ...) and, when
+reading, puts a row of typed placeholders first so the driver infers the right class for every column, then
+converts text to dates, times and decimals by the declared type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from contextlib import closing
+from typing import Any, ClassVar
+
+import polars as pl
+
+from hygge.connectors.sql import (
+    AdbcSession,
+    Column,
+    DatabaseError,
+    FileDatabase,
+    FileDatabaseSettings,
+    Session,
+    SqlConnector,
+    TableName,
+    import_driver,
+    is_nested,
+    quote,
+)
+from hygge.errors import FlowError
+
+PRIME_COLUMN = "_hygge_prime"
+# SQLite's numbers keep 15 significant digits; wider decimals are kept exactly as text.
+EXACT_DIGITS = 15
+# Rows sampled to type a query's expression columns.
+SAMPLE_ROWS = 1000
+# How long a writer waits for another (each flow writes in one transaction).
+BUSY_TIMEOUT_MS = 600_000
+
+_SCALARS: dict[pl.DataType, str] = {
+    pl.Int8(): "TINYINT",
+    pl.Int16(): "SMALLINT",
+    pl.Int32(): "INT4",
+    pl.Int64(): "BIGINT",
+    pl.UInt8(): "UTINYINT",
+    pl.UInt16(): "USMALLINT",
+    pl.UInt32(): "UINTEGER",
+    pl.UInt64(): "UBIGINT",
+    pl.Boolean(): "BOOLEAN",
+    pl.Float32(): "FLOAT4",
+    pl.Float64(): "DOUBLE",
+    pl.String(): "TEXT",
+    pl.Binary(): "BLOB",
+    pl.Date(): "DATE",
+    pl.Time(): "TIME",
+}
+# Declared types read back, beyond the ones hygge writes: common spellings in SQLite files made by others.
+_READ_AS: dict[str, pl.DataType] = {
+    **{name: dtype for dtype, name in _SCALARS.items()},
+    "INTEGER": pl.Int64(),
+    "INT": pl.Int64(),
+    "INT8": pl.Int64(),
+    "INT2": pl.Int16(),
+    "MEDIUMINT": pl.Int32(),
+    "BOOL": pl.Boolean(),
+    "REAL": pl.Float64(),
+    "FLOAT": pl.Float64(),
+    "FLOAT8": pl.Float64(),
+    "DOUBLE PRECISION": pl.Float64(),
+    "NUMERIC": pl.Float64(),
+    "DECIMAL": pl.Float64(),
+    "DATETIME": pl.Datetime("us"),
+    "JSON": pl.String(),
+}
+_TIMESTAMP = re.compile(r"TIMESTAMP(?:\(\d\))?(TZ| WITH TIME ZONE| WITHOUT TIME ZONE)?(?:_(MS|US|NS))?")
+_DECIMAL = re.compile(r"(?:DECIMAL|NUMERIC|DECIMAL_TEXT)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
+
+
+class SqliteSettings(FileDatabaseSettings):
+    """A SQLite database file."""
+
+
+class SqliteDatabase(FileDatabase):
+    type_name = "sqlite"
+    default_schema = "main"
+    # A deferred transaction that reads first and writes later fails at once when another writer came between.
+    begin_sql = "BEGIN IMMEDIATE"
+    check_sql = "SELECT count(*) FROM sqlite_schema"  # reads the file, so fails on one that is not a database
+    side_suffixes = ("-wal", "-shm", "-journal")
+
+    def connect(self, *, create: bool) -> Session:
+        dbapi = import_driver("adbc_driver_sqlite.dbapi", "sqlite", "sqlite")
+        new = create and not self.path.exists()
+        self.require(create=create)
+        with AdbcSession.errors():
+            connection = dbapi.connect(str(self.path), autocommit=True)
+        session = AdbcSession(connection, {"adbc.sqlite.query.batch_rows": "{rows}"}, schema_is_catalog=True)
+        try:
+            session.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if new:
+                self._use_wal(session)
+            if create and session.rows("PRAGMA journal_mode") == [("wal",)]:
+                session.execute("PRAGMA synchronous = NORMAL")  # safe with WAL, and much faster
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def _use_wal(self, session: Session) -> None:
+        """Let readers go on while a flow writes, in files hygge creates (others keep their journal mode)."""
+        try:
+            session.rows("PRAGMA journal_mode = WAL")
+        except DatabaseError:
+            pass  # another flow is creating the file at the same moment and switched it already
+
+    def ensure_schema(self, session: Session, schema: str) -> None:
+        """SQLite's schemas are attached files: there is nothing to create."""
+
+    def unique_index_sql(self, table: TableName, key: Sequence[str]) -> str:
+        index = quote(f"{table.name}_{'_'.join(key)}_key")
+        columns = ", ".join(quote(k) for k in key)
+        return f"CREATE UNIQUE INDEX {quote(table.schema)}.{index} ON {quote(table.name)} ({columns})"
+
+    # types
+
+    def ddl_type(self, dtype: pl.DataType) -> str:
+        if dtype in _SCALARS:
+            return _SCALARS[dtype]
+        if isinstance(dtype, pl.Decimal):
+            precision, scale = dtype.precision, dtype.scale
+            name = "DECIMAL" if precision <= EXACT_DIGITS else "DECIMAL_TEXT"
+            return f"{name}({precision},{scale})"
+        if isinstance(dtype, pl.Datetime):
+            zone = "TZ" if dtype.time_zone else ""
+            unit = "" if dtype.time_unit == "us" else f"_{dtype.time_unit.upper()}"
+            return f"TIMESTAMP{zone}{unit}"
+        if is_nested(dtype):
+            return "JSON"
+        raise FlowError(f"sqlite stores cannot hold {dtype} columns")
+
+    def declared_column(self, name: str, declared: str) -> Column:
+        return _column(name, declared, self._read_type(declared))
+
+    def _read_type(self, declared: str) -> pl.DataType:
+        text = " ".join(declared.upper().split())
+        if text in _READ_AS:
+            return _READ_AS[text]
+        if match := _TIMESTAMP.fullmatch(text):
+            zone, unit = match.groups()
+            zoned = zone in ("TZ", " WITH TIME ZONE")
+            return pl.Datetime((unit or "US").lower(), "UTC" if zoned else None)  # type: ignore[arg-type]
+        if match := _DECIMAL.fullmatch(text):
+            return pl.Decimal(int(match[1]), int(match[2] or 0))
+        # Otherwise SQLite's affinity rules decide; text holds every value, so it is the last resort.
+        if "INT" in text:
+            return pl.Int64()
+        if any(word in text for word in ("REAL", "FLOA", "DOUB")):
+            return pl.Float64()
+        if "BLOB" in text:
+            return pl.Binary()
+        return pl.String()
+
+    def wire(self, name: str, dtype: pl.DataType) -> pl.Expr:
+        # The driver binds neither decimals nor times; exact text does for both.
+        if dtype == pl.Time:
+            return pl.col(name).dt.strftime("%H:%M:%S%.f")
+        if isinstance(dtype, pl.Decimal):
+            return pl.col(name).cast(pl.String)
+        return pl.col(name)
+
+    # the catalog
+
+    def columns(self, session: Session, table: TableName) -> list[Column] | None:
+        found = session.rows("SELECT name, type FROM pragma_table_info(?, ?) ORDER BY cid", [table.name, table.schema])
+        if not found:
+            return None
+        return [self.declared_column(name, declared) if declared else _untyped(name) for name, declared in found]
+
+    def unique_keys(self, session: Session, table: TableName) -> list[frozenset[str]]:
+        args = [table.name, table.schema]
+        primary = frozenset(row[0] for row in session.rows("SELECT name FROM pragma_table_info(?1, ?2) WHERE pk", args))
+        indexed: dict[str, set[str]] = {}
+        for index, column in session.rows(
+            "SELECT il.name, ii.name FROM pragma_index_list(?1, ?2) AS il, pragma_index_info(il.name, ?2) AS ii "
+            'WHERE il."unique" AND NOT il.partial',
+            args,
+        ):
+            indexed.setdefault(index, set()).add(column)
+        return [*([primary] if primary else []), *(frozenset(columns) for columns in indexed.values())]
+
+    def tables(self, session: Session, schema: str) -> list[str]:
+        rows = session.rows(
+            f"SELECT name FROM {quote(schema)}.sqlite_schema "
+            "WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"
+        )
+        return [row[0] for row in rows]
+
+    # reading
+
+    def readable(self, session: Session, relation: str, columns: list[Column]) -> list[Column]:
+        untyped = [c for c in columns if not c.declared]
+        if not untyped:
+            return columns
+        # Expressions in a query declare no type: the first rows say what they hold.
+        sql = f"SELECT {', '.join(quote(c.name) for c in untyped)} FROM {relation} LIMIT {SAMPLE_ROWS}"
+        with closing(session.batches(sql, SAMPLE_ROWS)) as batches:
+            sample = next(batches, None)
+        seen: dict[str, pl.DataType] = {}
+        if sample is not None:
+            frame = pl.DataFrame(sample)
+            seen = {name: frame[name].dtype for name in frame.columns if frame[name].null_count() < frame.height}
+        return [c if c.declared else _column(c.name, "", seen.get(c.name, pl.String())) for c in columns]
+
+    def select_sql(self, relation: str, columns: Sequence[Column], limit: int | None) -> str:
+        # The driver takes each column's Arrow type from the values of the first batch, so a column that starts
+        # with nulls would be typed wrongly. A first row of typed placeholders settles every column's type; it
+        # is marked, and dropped in finish_batch.
+        placeholders = ", ".join(f"{_placeholder(c.dtype)} AS {quote(c.name)}" for c in columns)
+        inner = super().select_sql(relation, columns, limit)
+        return f"SELECT 1 AS {quote(PRIME_COLUMN)}, {placeholders} UNION ALL SELECT 0, * FROM ({inner})"
+
+    def finish_batch(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.filter(pl.col(PRIME_COLUMN) == 0).drop(PRIME_COLUMN)
+
+
+def _untyped(name: str) -> Column:
+    """A column without a declared type (an expression in a query), typed by `readable` before reading."""
+    return Column(name, "", pl.Null())
+
+
+def _column(name: str, declared: str, dtype: pl.DataType) -> Column:
+    # Values read as text are turned into text by SQLite, not by the driver, which keeps 7 digits of a REAL.
+    return Column(name, declared, dtype, read_as_text=_placeholder(dtype) == "''")
+
+
+def _placeholder(dtype: pl.DataType) -> str:
+    if dtype == pl.Null:
+        return "NULL"
+    if dtype.is_integer() or dtype == pl.Boolean:
+        return "0"
+    if dtype.is_float():
+        return "0.0"
+    if dtype == pl.Binary:
+        return "X''"
+    return "''"
+
+
+class SqliteConnector(SqlConnector):
+    type_name = "sqlite"
+    settings_model = SqliteSettings
+    database_class = SqliteDatabase
+    template_settings: ClassVar[dict[str, Any]] = {"path": "data/{name}.sqlite"}

@@ -1,0 +1,507 @@
+"""The sqlite, duckdb and postgres connectors against the real databases: modes, failures, names, types."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from databases import POSTGRES_URL, Db
+from polars.io.plugins import register_io_source
+from polars.testing import assert_frame_equal
+
+from hygge.connectors import get_connector
+from hygge.connectors.base import Cancelled, Incremental, ReadRequest, WriteRequest
+from hygge.connectors.sql import STAGE_PREFIX, DatabaseError, quote, split_name
+from hygge.errors import FlowError, MissingDriverError
+
+ORDERS = pl.DataFrame({"id": [1, 2, 3], "amount": [10.5, 20.0, 7.25], "status": ["paid", "new", "paid"]})
+LATER = pl.DataFrame({"id": [3, 4], "amount": [8.0, 1.0], "status": ["shipped", "new"]})
+
+
+def no_staging_left(db: Db) -> None:
+    assert [t for t in db.tables() if t.startswith(STAGE_PREFIX)] == []
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+
+def test_names_split_on_dots_outside_quotes() -> None:
+    assert split_name("orders") == ["orders"]
+    assert split_name("shop.orders") == ["shop", "orders"]
+    assert split_name('"my.schema"."Or""ders"') == ["my.schema", 'Or"ders']
+    assert split_name('we"ird; DROP TABLE x; --') == ['we"ird; DROP TABLE x; --']
+    assert quote('a"b') == '"a""b"'
+
+
+def test_a_name_with_three_parts_is_refused(sqlite_db: Db) -> None:
+    with pytest.raises(FlowError, match="not a table name"):
+        sqlite_db.write(ORDERS, "a.b.c")
+
+
+# --- replace -------------------------------------------------------------------------------------
+
+
+def test_replace_swaps_in_exactly_this_runs_rows(db: Db) -> None:
+    assert db.write(ORDERS, "orders") == 3
+    assert db.write(LATER, "orders") == 2
+    assert_frame_equal(db.read("orders", sort="id"), LATER)
+    no_staging_left(db)
+
+
+def test_replace_may_change_the_schema(db: Db) -> None:
+    db.write(ORDERS, "orders")
+    db.write(pl.DataFrame({"id": ["a"], "note": [True]}), "orders")
+    assert db.read("orders").schema == pl.Schema({"id": pl.String, "note": pl.Boolean})
+
+
+def test_replacing_rows_with_none_needs_allow_empty(db: Db) -> None:
+    db.write(ORDERS, "orders")
+    with pytest.raises(FlowError, match="refusing to replace") as caught:
+        db.write(ORDERS.clear(), "orders")
+    assert "--allow-empty" in str(caught.value)
+    assert db.read("orders").height == 3
+    assert db.write(ORDERS.clear(), "orders", allow_empty=True) == 0
+    assert db.read("orders").height == 0
+    no_staging_left(db)
+
+
+def test_replace_with_a_key_keeps_the_last_row_per_key_and_a_primary_key(db: Db) -> None:
+    db.write(pl.DataFrame({"id": [1, 1, 2], "v": ["old", "new", "x"]}), "orders", key=("id",))
+    assert_frame_equal(db.read("orders", sort="id"), pl.DataFrame({"id": [1, 2], "v": ["new", "x"]}))
+    db.write(pl.DataFrame({"id": [2], "v": ["y"]}), "orders", mode="merge", key=("id",))
+    assert db.read("orders", sort="id")["v"].to_list() == ["new", "y"]
+
+
+# --- append --------------------------------------------------------------------------------------
+
+
+def test_append_adds_the_runs_rows(db: Db) -> None:
+    assert db.write(ORDERS, "orders", mode="append") == 3
+    assert db.write(LATER, "orders", mode="append") == 2
+    assert_frame_equal(db.read("orders").sort("id", "status"), pl.concat([ORDERS, LATER]).sort("id", "status"))
+
+
+def test_append_adds_new_columns_and_fills_old_rows_with_null(db: Db) -> None:
+    db.write(ORDERS, "orders", mode="append")
+    db.write(LATER.with_columns(pl.lit("eu").alias("region")), "orders", mode="append")
+    back = db.read("orders", sort="id")
+    assert back.columns == ["id", "amount", "status", "region"]
+    assert back["region"].to_list() == [None, None, None, "eu", "eu"]
+
+
+def test_a_dropped_column_fails_with_the_difference(db: Db) -> None:
+    db.write(ORDERS, "orders", mode="append")
+    with pytest.raises(FlowError) as caught:
+        db.write(LATER.drop("status"), "orders", mode="append")
+    assert "status" in str(caught.value) and "dropped" in str(caught.value)
+    assert db.read("orders").height == 3
+
+
+def test_a_narrowing_type_fails_with_the_difference(db: Db) -> None:
+    db.write(ORDERS, "orders", mode="append")
+    with pytest.raises(FlowError, match="does not fit") as caught:
+        db.write(LATER.with_columns(pl.col("id").cast(pl.String)), "orders", mode="append")
+    assert "id" in str(caught.value)
+
+
+def test_on_schema_change_fail_refuses_new_columns(db: Db) -> None:
+    db.write(ORDERS, "orders", mode="append")
+    with pytest.raises(FlowError, match="new column"):
+        db.write(ORDERS.with_columns(x=pl.lit(1)), "orders", mode="append", on_schema_change="fail")
+
+
+def test_on_schema_change_ignore_leaves_new_columns_out_and_fills_missing(db: Db) -> None:
+    db.write(ORDERS, "orders", mode="append")
+    db.write(LATER.drop("status").with_columns(x=pl.lit(1)), "orders", mode="append", on_schema_change="ignore")
+    back = db.read("orders", sort="id")
+    assert back.columns == ["id", "amount", "status"]
+    assert back["status"].to_list()[-1] is None
+
+
+def test_a_wider_incoming_type_is_cast_to_the_target(db: Db) -> None:
+    db.write(ORDERS, "orders", mode="append")
+    db.write(LATER.with_columns(pl.col("id").cast(pl.Int16)), "orders", mode="append")
+    assert db.read("orders").schema["id"] == pl.Int64
+
+
+# --- merge ---------------------------------------------------------------------------------------
+
+
+def test_merge_upserts_by_key_and_the_last_duplicate_wins(db: Db) -> None:
+    db.write(ORDERS, "orders", mode="merge", key=("id",))
+    incoming = pl.DataFrame({"id": [3, 4, 4, 3], "amount": [1.0, 2.0, 3.0, 4.0], "status": ["a", "b", "c", "d"]})
+    assert db.write(incoming, "orders", mode="merge", key=("id",)) == 4
+    expected = pl.DataFrame({"id": [1, 2, 3, 4], "amount": [10.5, 20.0, 4.0, 3.0], "status": ["paid", "new", "d", "c"]})
+    assert_frame_equal(db.read("orders", sort="id"), expected)
+    no_staging_left(db)
+
+
+def test_merge_on_a_composite_key_with_new_columns(db: Db) -> None:
+    first = pl.DataFrame({"shop": ["a", "a", "b"], "day": [1, 2, 1], "n": [1, 2, 3]})
+    db.write(first, "sales", mode="merge", key=("shop", "day"))
+    second = pl.DataFrame({"shop": ["a", "c"], "day": [2, 1], "n": [20, 30], "note": ["fixed", None]})
+    db.write(second, "sales", mode="merge", key=("shop", "day"))
+    back = db.read("sales", sort="n")
+    assert back.rows() == [("a", 1, 1, None), ("b", 1, 3, None), ("a", 2, 20, "fixed"), ("c", 1, 30, None)]
+
+
+def test_merge_with_only_key_columns_inserts_new_keys(db: Db) -> None:
+    db.write(pl.DataFrame({"id": [1, 2]}), "ids", mode="merge", key=("id",))
+    db.write(pl.DataFrame({"id": [2, 3]}), "ids", mode="merge", key=("id",))
+    assert db.read("ids", sort="id")["id"].to_list() == [1, 2, 3]
+
+
+def test_merge_without_a_key_is_an_error(db: Db) -> None:
+    with pytest.raises(FlowError, match="merge needs a key"):
+        db.write(ORDERS, "orders", mode="merge")
+
+
+def test_merge_into_a_table_that_cannot_enforce_the_key_says_how_to_fix_it(db: Db) -> None:
+    db.write(ORDERS, "orders", mode="append")
+    with pytest.raises(FlowError, match="no primary key or unique index on") as caught:
+        db.write(LATER, "orders", mode="merge", key=("id",))
+    assert "CREATE UNIQUE INDEX" in str(caught.value) and "--full-refresh" in str(caught.value)
+    db.execute(db.database.unique_index_sql(db.database.table(db.name("orders")), ["id"]))  # what the hint says
+    db.write(LATER, "orders", mode="merge", key=("id",))
+    assert db.read("orders", sort="id")["status"].to_list() == ["paid", "new", "shipped", "new"]
+
+
+def test_merge_with_a_key_the_data_lacks_is_an_error(db: Db) -> None:
+    with pytest.raises(FlowError, match="no key column nope"):
+        db.write(ORDERS, "orders", mode="merge", key=("nope",))
+
+
+# --- failures leave the target as it was -----------------------------------------------------
+
+
+def _state(db: Db) -> pl.DataFrame:
+    return db.read("orders", sort="id")
+
+
+@pytest.mark.parametrize("mode", ["replace", "append", "merge"])
+@pytest.mark.parametrize("step", ["write.batch", "write.before_commit"])
+def test_an_injected_fault_leaves_the_target_unchanged(
+    db: Db, mode: str, step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db.write(ORDERS, "orders", mode="merge", key=("id",))
+    before = _state(db)
+    monkeypatch.setenv("HYGGE_FAULT", step)
+    big = pl.DataFrame({"id": range(10, 30), "amount": [1.0] * 20, "status": ["x"] * 20, "extra": ["e"] * 20})
+    with pytest.raises(FlowError, match=f"injected fault at {step}"):
+        db.write(big, "orders", mode=mode, key=("id",), batch_size=5)
+    monkeypatch.delenv("HYGGE_FAULT")
+    assert_frame_equal(_state(db), before)
+    no_staging_left(db)
+
+
+def _breaking_source(good: pl.DataFrame) -> pl.LazyFrame:
+    """A source that yields one batch, then fails as a broken connection or a bad file would."""
+
+    def source(*_: object) -> Iterator[pl.DataFrame]:
+        yield good
+        raise FlowError("the source broke mid-stream")
+
+    return register_io_source(source, schema=good.schema)
+
+
+@pytest.mark.parametrize("mode", ["replace", "append", "merge"])
+def test_a_source_failing_mid_stream_leaves_the_target_unchanged(db: Db, mode: str) -> None:
+    db.write(ORDERS, "orders", mode="merge", key=("id",))
+    before = _state(db)
+    with pytest.raises(FlowError, match="broke mid-stream"):
+        db.write(_breaking_source(LATER.with_columns(id=pl.col("id") + 10)), "orders", mode=mode, key=("id",))
+    assert_frame_equal(_state(db), before)
+    no_staging_left(db)
+
+
+def test_a_value_the_database_refuses_rolls_back_and_names_the_target(sqlite_db: Db) -> None:
+    sqlite_db.write(ORDERS, "orders")
+    too_big = pl.DataFrame({"id": pl.Series([1, 2**64 - 1], dtype=pl.UInt64)})
+    with pytest.raises(DatabaseError, match="could not write orders in data/test.sqlite"):
+        sqlite_db.write(too_big, "orders", batch_size=1)
+    assert_frame_equal(_state(sqlite_db), ORDERS)
+
+
+def test_a_cancelled_run_leaves_the_target_unchanged(db: Db) -> None:
+    db.write(ORDERS, "orders")
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        db.write(LATER, "orders", cancel=cancel)
+    assert_frame_equal(_state(db), ORDERS)
+
+
+def test_state_written_before_commit_moves_with_the_data(db: Db) -> None:
+    seen: list[int] = []
+
+    def on_commit(rows: int) -> None:
+        seen.append(rows)
+        raise FlowError("the journal is full")
+
+    db.write(ORDERS, "orders")
+    with pytest.raises(FlowError, match="journal is full"):
+        db.write(LATER, "orders", mode="append", on_commit=on_commit)
+    assert seen == [2]
+    assert_frame_equal(_state(db), ORDERS)
+
+
+# --- names are always quoted ---------------------------------------------------------------------
+
+ODD_TABLE = 'we"ird; DROP TABLE orders; --'
+ODD_FRAME = pl.DataFrame({'Ke"y': [1, 2], "Two Words": ["a", "b"], "select": [True, False]})
+
+
+def test_names_with_quotes_spaces_capitals_and_sql_are_handled_as_names(db: Db) -> None:
+    db.write(ORDERS, "orders")
+    target = quote(ODD_TABLE)  # the quoted form names the table whatever it holds
+    db.write(ODD_FRAME, target, mode="merge", key=('Ke"y',))
+    db.write(ODD_FRAME.with_columns(pl.lit("c").alias("Two Words")), target, mode="merge", key=('Ke"y',))
+    db.write(ODD_FRAME.with_columns(pl.col('Ke"y') + 2, pl.lit(1).alias("New; Col")), target, mode="append")
+    back = db.read(target)
+    assert back.columns == ['Ke"y', "Two Words", "select", "New; Col"]
+    assert back.height == 4 and sorted(back["Two Words"].to_list()) == ["a", "b", "c", "c"]
+    assert db.read("orders").height == 3  # still there
+    assert ODD_TABLE in db.tables()
+
+
+def test_an_unquoted_odd_name_is_one_table_name_too(db: Db) -> None:
+    db.write(ODD_FRAME, ODD_TABLE)
+    assert db.read(ODD_TABLE).height == 2
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_schemas_are_created_and_quoted(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    db: Db = request.getfixturevalue(f"{kind}_db")
+    schema = f'"{db.schema or "main"} Extra ""Q"""'
+    target = f'{schema}."Ta.ble"'
+    try:
+        db.store().write(ORDERS.lazy(), WriteRequest(flow="t", target=target))
+        assert db.home().read(ReadRequest(flow="t", source=target)).collect().height == 3
+    finally:
+        db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def test_a_query_is_read_with_its_columns_types(db: Db) -> None:
+    db.write(ORDERS, "orders")
+    back = db.query(f"SELECT status, count(*) AS n, sum(amount) AS total FROM {db.sql_name('orders')} GROUP BY status;")
+    assert_frame_equal(
+        back.sort("status"),
+        pl.DataFrame({"status": ["new", "paid"], "n": [1, 2], "total": [20.0, 17.75]}),
+        check_dtypes=False,
+    )
+    assert back.schema["status"] == pl.String and back.schema["n"].is_integer()
+
+
+def test_reading_in_small_batches_with_projection_filter_and_limit(db: Db) -> None:
+    frame = pl.DataFrame({"id": range(50), "v": [None] * 20 + [f"v{i}" for i in range(30)]})
+    db.write(frame, "many")
+    home = db.home()
+    lazy = home.read(ReadRequest(flow="t", source=db.name("many"), batch_size=7))
+    assert lazy.collect().height == 50
+    assert lazy.select(pl.len()).collect().item() == 50
+    assert lazy.filter(pl.col("id") >= 45).select("v").collect()["v"].to_list() == [f"v{i}" for i in range(25, 30)]
+    assert lazy.head(9).collect().height == 9
+    assert lazy.select("v").collect()["v"].null_count() == 20
+
+
+def test_incremental_reads_only_rows_past_the_watermark(db: Db) -> None:
+    frame = pl.DataFrame({"id": [1, 2, 3], "at": [dt.datetime(2025, 1, d) for d in (1, 2, 3)]})
+    db.write(frame, "events", mode="merge", key=("id",))
+    store = db.store()
+    watermark = store.max_value(db.name("events"), "at")
+    assert watermark == dt.datetime(2025, 1, 3)
+    assert store.max_value(db.name("nothing_here"), "at") is None
+    later = ReadRequest(flow="t", source=db.name("events"), incremental=Incremental("at", dt.datetime(2025, 1, 2)))
+    assert db.home().read(later).collect()["id"].to_list() == [3]
+    with pytest.raises(FlowError, match="no column 'nope'"):
+        store.max_value(db.name("events"), "nope")
+
+
+def test_a_missing_table_names_the_tables_there(db: Db) -> None:
+    db.write(ORDERS, "orders")
+    with pytest.raises(FlowError, match="does not exist") as caught:
+        db.read("orderz")
+    assert "Did you mean 'orders'?" in str(caught.value)
+
+
+def test_sqlite_reads_declared_types_of_a_file_made_by_others(sqlite_db: Db) -> None:
+    # Values stored by their own class, nulls first: what the driver's type inference gets wrong by itself.
+    sqlite_db.execute(
+        "CREATE TABLE legacy (id INTEGER PRIMARY KEY, at DATETIME, day DATE, ok BOOLEAN, price DECIMAL(8,2), "
+        "note VARCHAR(20), raw BLOB, score REAL, anything)"
+    )
+    sqlite_db.execute(
+        "INSERT INTO legacy VALUES (1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL), "
+        "(2, '2025-11-01 08:26:00', '2025-11-01', 1, 29.5, 'x', X'00ff', 3, 'text'), "
+        "(3, '2025-11-01T08:26:00.123456', '2025-11-02', 0, '0.29', 42, NULL, 1.5, 7)"
+    )
+    back = sqlite_db.read("legacy", sort="id", batch_size=1)
+    assert back.schema == pl.Schema(
+        {
+            "id": pl.Int64,
+            "at": pl.Datetime("us"),
+            "day": pl.Date,
+            "ok": pl.Boolean,
+            "price": pl.Decimal(8, 2),
+            "note": pl.String,
+            "raw": pl.Binary,
+            "score": pl.Float64,
+            "anything": pl.String,
+        }
+    )
+    assert back.row(1) == (
+        2,
+        dt.datetime(2025, 11, 1, 8, 26),
+        dt.date(2025, 11, 1),
+        True,
+        decimal.Decimal("29.50"),
+        "x",
+        b"\x00\xff",
+        3.0,
+        "text",
+    )
+    assert back.row(2)[1] == dt.datetime(2025, 11, 1, 8, 26, 0, 123456)
+    assert back.row(2)[4] == decimal.Decimal("0.29") and back.row(2)[5] == "42"
+
+
+def test_sqlite_says_which_value_is_not_of_its_declared_type(sqlite_db: Db) -> None:
+    sqlite_db.execute("CREATE TABLE bad (at TIMESTAMP)")
+    sqlite_db.execute("INSERT INTO bad VALUES ('2025-11-01'), ('next tuesday')")
+    with pytest.raises(FlowError, match="'next tuesday', which is not a Datetime"):
+        sqlite_db.read("bad")
+
+
+def test_postgres_types_it_cannot_move_natively_pass_as_text(postgres_db: Db) -> None:
+    table = postgres_db.sql_name("special")
+    postgres_db.execute(f"CREATE TABLE {table} (id uuid PRIMARY KEY, doc jsonb, price numeric(6,2), total numeric)")
+    postgres_db.execute(
+        f"INSERT INTO {table} VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{{\"a\": 1}}', 1.5, 1234.56789)"
+    )
+    back = postgres_db.read("special")
+    assert back.schema == pl.Schema(
+        {"id": pl.String, "doc": pl.String, "price": pl.Decimal(6, 2), "total": pl.Decimal(38, 9)}
+    )
+    assert back.row(0) == (
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        '{"a": 1}',
+        decimal.Decimal("1.50"),
+        decimal.Decimal("1234.567890000"),
+    )
+    again = pl.DataFrame(
+        {"id": ["b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"], "doc": ['{"b": [2]}'], "price": [decimal.Decimal("2.25")]}
+    ).with_columns(pl.col("price").cast(pl.Decimal(6, 2)), total=pl.lit(None, pl.Decimal(38, 9)))
+    postgres_db.write(again, "special", mode="merge", key=("id",))
+    assert postgres_db.rows(f"SELECT doc->'b'->>0 FROM {table} WHERE price = 2.25") == [("2",)]
+
+
+def test_postgres_keeps_structs_as_jsonb(postgres_db: Db) -> None:
+    frame = pl.DataFrame({"id": [1], "doc": [{"a": 1, "b": "x"}]})
+    postgres_db.write(frame, "docs")
+    assert postgres_db.rows(f"SELECT doc->>'b', jsonb_typeof(doc) FROM {postgres_db.sql_name('docs')}") == [
+        ("x", "object")
+    ]
+
+
+# --- locations, checks, drivers ----------------------------------------------------------------
+
+
+def test_a_home_and_a_store_on_one_table_share_a_location(db: Db, tmp_path: Path) -> None:
+    home, store = db.home(), db.store()
+    assert home.location(db.name("orders")) == store.location(db.name("orders"))
+    if db.kind == "postgres":
+        assert home.location(db.name("Orders")) != store.location(db.name("orders"))  # quoted names keep case
+        assert store.location("orders") == store.location("public.orders") == home.location('"public"."orders"')
+    else:
+        assert home.location("orders") == store.location("main.ORDERS") == store.location('"main"."Orders"')
+        absolute = Db(db.kind, Path("/"), {"path": str(tmp_path / db.settings["path"])})
+        assert absolute.store().location("orders") == home.location("orders")
+
+
+def test_watch_mode_knows_the_files_of_an_embedded_database(db: Db) -> None:
+    files = db.store().output_paths("orders")
+    assert files == db.home().watch_paths("orders")
+    if db.kind == "postgres":
+        assert files == []
+    else:
+        assert files[0] == (db.root / db.settings["path"]).resolve() and len(files) > 1
+
+
+def test_postgres_locations_name_host_port_and_database_never_the_password() -> None:
+    connector = get_connector("postgres")
+
+    def location(**settings: object) -> str:
+        model = connector.settings_model.model_validate({"type": "postgres", **settings})
+        return connector.store("pg", model, Path()).location("orders")
+
+    by_url = location(url="postgresql://bob:s3cret@DB.example:5432/shop")
+    by_parts = location(host="db.example", user="bob", password="s3cret", database="shop")
+    assert by_url == by_parts == 'postgres://db.example:5432/shop/"public"."orders"'
+
+
+def test_postgres_settings_need_a_url_or_host_and_database() -> None:
+    model = get_connector("postgres").settings_model
+    with pytest.raises(ValueError, match="either url or host"):
+        model.model_validate({"type": "postgres", "url": "postgresql://x/y", "host": "h"})
+    with pytest.raises(ValueError, match="set url"):
+        model.model_validate({"type": "postgres", "user": "u"})
+
+
+def test_check_opens_the_database(db: Db) -> None:
+    db.store().check()  # a store's database file need not exist yet
+    if db.kind != "postgres":
+        with pytest.raises(FlowError, match="does not exist"):
+            db.home().check()
+    db.write(ORDERS, "orders")
+    db.home().check()
+
+
+def test_check_of_an_unreachable_postgres_fails_without_the_password() -> None:
+    connector = get_connector("postgres")
+    model = connector.settings_model.model_validate(
+        {"type": "postgres", "host": "127.0.0.1", "port": 1, "user": "u", "password": "hunter2secret", "database": "d"}
+    )
+    with pytest.raises(DatabaseError) as caught:
+        connector.home("pg", model, Path()).check()
+    assert caught.value.retryable
+    assert "hunter2secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "module", "extra"),
+    [
+        ("sqlite", "adbc_driver_sqlite", "sqlite"),
+        ("duckdb", "duckdb", "duckdb"),
+        ("postgres", "adbc_driver_postgresql", "postgres"),
+    ],
+)
+def test_a_missing_driver_says_what_to_install(
+    kind: str, module: str, extra: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [m for m in sys.modules if m == module or m.startswith(f"{module}.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, module, None)
+    settings = {"url": POSTGRES_URL} if kind == "postgres" else {"path": "x.db"}
+    db = Db(kind, tmp_path, settings)
+    with pytest.raises(MissingDriverError) as caught:
+        db.write(ORDERS, "orders")
+    assert f'pip install "hygge[{extra}]"' in str(caught.value)
+
+
+def test_importing_hygge_and_its_connectors_imports_no_driver() -> None:
+    code = (
+        "import sys, hygge, hygge.connectors.sqlite, hygge.connectors.duckdb, hygge.connectors.postgres\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('duckdb', 'adbc_driver_manager', "
+        "'adbc_driver_sqlite', 'adbc_driver_postgresql', 'pyarrow')]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
