@@ -90,7 +90,8 @@ def make_project(tmp_path: Path, store: StoreKind, mode: str) -> Path:
             "hygge.yml": "name: exactly_once\n",
             "homes/src.yml": "type: parquet\npath: data/src\n",
             "stores/out.yml": store.store_yaml(tmp_path),
-            "flows/events.yml": f"home: src\nstore: out\nincremental: {{cursor: seq}}\nmode: {mode}\n{key}",
+            "flows/events.yml": f"home: src\nstore: out\ntarget: {store.target(tmp_path)}\n"
+            f"incremental: {{cursor: seq}}\nmode: {mode}\n{key}",
         },
     )
 
@@ -103,8 +104,11 @@ def assert_target_is_source(store: StoreKind, tmp_path: Path, root: Path, source
 
 @pytest.mark.parametrize("mode", ["append", "merge"])
 @pytest.mark.parametrize("store", STORES, ids=lambda s: s.name)
-def test_killed_at_every_step_then_rerun_gives_exactly_the_source(tmp_path: Path, store: StoreKind, mode: str) -> None:
+def test_killed_at_every_step_then_rerun_gives_exactly_the_source(
+    tmp_path: Path, store: StoreKind, mode: str, request: pytest.FixtureRequest
+) -> None:
     store.require()
+    request.addfinalizer(lambda: store.cleanup(tmp_path))
     root = make_project(tmp_path, store, mode)
     source = Source(root, mode == "merge", random.Random(f"{store.name}-{mode}"))
     for step in STEPS:
@@ -118,9 +122,10 @@ def test_killed_at_every_step_then_rerun_gives_exactly_the_source(tmp_path: Path
 @pytest.mark.parametrize("mode", ["append", "merge"])
 @pytest.mark.parametrize("store", STORES, ids=lambda s: s.name)
 def test_killed_at_random_times_then_rerun_gives_exactly_the_source(
-    tmp_path: Path, store: StoreKind, mode: str
+    tmp_path: Path, store: StoreKind, mode: str, request: pytest.FixtureRequest
 ) -> None:
     store.require()
+    request.addfinalizer(lambda: store.cleanup(tmp_path))
     root = make_project(tmp_path, store, mode)
     rng = random.Random(f"random-{store.name}-{mode}")
     source = Source(root, mode == "merge", rng)
@@ -133,8 +138,11 @@ def test_killed_at_random_times_then_rerun_gives_exactly_the_source(
 
 
 @pytest.mark.parametrize("store", STORES, ids=lambda s: s.name)
-def test_sigint_exits_cleanly_and_leaves_the_target_as_before(tmp_path: Path, store: StoreKind) -> None:
+def test_sigint_exits_cleanly_and_leaves_the_target_as_before(
+    tmp_path: Path, store: StoreKind, request: pytest.FixtureRequest
+) -> None:
     store.require()
+    request.addfinalizer(lambda: store.cleanup(tmp_path))
     root = make_project(tmp_path, store, "append")
     source = Source(root, False, random.Random(1))
     source.grow()

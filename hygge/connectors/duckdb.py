@@ -82,9 +82,10 @@ class DuckdbSession(Session):
         with self.errors():
             return list(self.connection.execute(sql, list(params) or None).fetchall())
 
-    def batches(self, sql: str, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
+    def batches(self, sql: str, batch_size: int, params: Sequence[Any] = ()) -> Generator[pa.RecordBatch, None, None]:
         with self.errors():
-            yield from self.connection.sql(sql).to_arrow_reader(batch_size)
+            relation = self.connection.sql(sql, params=list(params)) if params else self.connection.sql(sql)
+            yield from relation.to_arrow_reader(batch_size)
 
     def arrow_schema(self, sql: str) -> pa.Schema:
         with self.errors():

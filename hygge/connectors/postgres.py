@@ -96,6 +96,8 @@ class PostgresSettings(ConnectorSettings):
 
 
 class PostgresDatabase(Database):
+    placeholder = "$1"
+    pushdown_text = False  # a column's collation may order text unlike Polars' byte order
     type_name = "postgres"
     default_schema = "public"
     temp_schema = "pg_temp"

@@ -28,6 +28,7 @@ from hygge.connectors.base import (
     ConnectorSettings,
     Endpoint,
     Home,
+    Incremental,
     ReadRequest,
     Store,
     WriteRequest,
@@ -36,7 +37,7 @@ from hygge.connectors.base import (
 )
 from hygge.errors import FlowError, MissingDriverError, did_you_mean
 from hygge.faults import checkpoint
-from hygge.incremental import only_new_rows
+from hygge.incremental import lower_bound, only_new_rows
 from hygge.redact import redact
 from hygge.schema import apply_schema_plan, plan_schema_change, type_label
 
@@ -165,7 +166,7 @@ class Session(ABC):
         """Run a small query and return all its rows."""
 
     @abstractmethod
-    def batches(self, sql: str, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
+    def batches(self, sql: str, batch_size: int, params: Sequence[Any] = ()) -> Generator[pa.RecordBatch, None, None]:
         """Stream a query's rows as Arrow record batches of about `batch_size` rows."""
 
     @abstractmethod
@@ -226,12 +227,12 @@ class AdbcSession(Session):
             cursor.execute(sql, list(params) or None)
             return list(cursor.fetchall())
 
-    def batches(self, sql: str, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
+    def batches(self, sql: str, batch_size: int, params: Sequence[Any] = ()) -> Generator[pa.RecordBatch, None, None]:
         with self.errors(), closing(self.connection.cursor()) as cursor:
             options = {key: value.format(rows=batch_size) for key, value in self.read_options.items()}
             if options:
                 cursor.adbc_statement.set_options(**options)
-            cursor.execute(sql)
+            cursor.execute(sql, list(params) or None)
             yield from cursor.fetch_record_batch()
 
     def ingest(self, table: TableName, reader: pa.RecordBatchReader) -> None:
@@ -405,6 +406,25 @@ class Database(ABC):
         listed = ", ".join(self.select_column(c) for c in columns)
         return f"SELECT {listed} FROM {relation}" + (f" LIMIT {int(limit)}" if limit is not None else "")
 
+    placeholder = "?"  # the first query parameter, in the driver's style
+    # Cursor types whose SQL comparison orders exactly as Polars does, so a WHERE in the query can only narrow
+    # what the Polars filter keeps anyway (text is left out where a collation could order it differently).
+    pushdown_text = True
+    pushdown_temporal = True
+
+    def pushdown(self, column: Column, value: Any) -> Any | None:
+        """`value` as a parameter comparable with `column` in SQL, or None to filter in Polars only."""
+        dtype = column.dtype
+        if value is None or column.read_as_text or column.write_as_text:
+            return None
+        if dtype.is_numeric() and isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        if dtype.is_temporal() and self.pushdown_temporal and not isinstance(dtype, pl.Duration | pl.Time):
+            return value
+        if isinstance(dtype, pl.String) and self.pushdown_text and isinstance(value, str):
+            return value
+        return None
+
     def finish_batch(self, frame: pl.DataFrame) -> pl.DataFrame:
         """A batch as the driver returned it, before its columns are converted (SQLite drops a row here)."""
         return frame
@@ -552,7 +572,14 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def scan(database: Database, relation: str, columns: Sequence[Column], batch_size: int, label: str) -> pl.LazyFrame:
+def scan(
+    database: Database,
+    relation: str,
+    columns: Sequence[Column],
+    batch_size: int,
+    label: str,
+    params: Sequence[Any] = (),
+) -> pl.LazyFrame:
     """A lazy frame over `relation` that reads it in batches, on a connection of its own, when collected."""
     from polars.io.plugins import register_io_source
 
@@ -565,7 +592,7 @@ def scan(database: Database, relation: str, columns: Sequence[Column], batch_siz
         sql = database.select_sql(relation, chosen, n_rows if predicate is None else None)
         convert = _Converter(chosen)
         remaining = n_rows
-        with database.connect(create=False) as session, closing(session.batches(sql, batch_size)) as batches:
+        with database.connect(create=False) as session, closing(session.batches(sql, batch_size, params)) as batches:
             for batch in batches:
                 frame = convert(database.finish_batch(pl.DataFrame(batch)))
                 if with_columns:
@@ -675,6 +702,21 @@ class _SqlEndpoint(Endpoint):
         self.database = database
 
 
+def _window(database: Database, relation: str, columns: list[Column], inc: Incremental) -> tuple[str, list[Any]]:
+    """`relation` narrowed in SQL to rows past the watermark, so the database skips the rest (an index helps)."""
+    cursor = next((c for c in columns if c.name == inc.cursor), None)
+    if cursor is None or inc.after is None:
+        return relation, []
+    bound = lower_bound(inc, cursor.dtype)
+    value = database.pushdown(cursor, pl.select(bound).item() if bound is not None else None)
+    if value is None:
+        return relation, []
+    condition = f"{quote(cursor.name)} > {database.placeholder}"
+    if inc.nulls == "include":
+        condition = f"({condition} OR {quote(cursor.name)} IS NULL)"
+    return f"(SELECT * FROM {relation} WHERE {condition}) AS {quote('_hygge_window')}", [value]
+
+
 class SqlHome(_SqlEndpoint, Home):
     """Reads a table (`source: schema.table`) or a query (`query: SELECT ...`) in batches."""
 
@@ -696,9 +738,12 @@ class SqlHome(_SqlEndpoint, Home):
                     )
                 columns, relation, label = found, table.sql, f"{db.type_name} {table}"
             columns = db.readable(session, relation, columns)
-        frame = scan(db, relation, columns, request.batch_size, label)
+        params: list[Any] = []
         if request.incremental is not None:
-            # The filter reaches the scan as its predicate and is applied to each batch as it arrives.
+            relation, params = _window(db, relation, columns, request.incremental)
+        frame = scan(db, relation, columns, request.batch_size, label, params)
+        if request.incremental is not None:
+            # Also filtered in Polars: exact semantics for every type, whatever the query could push down.
             frame = only_new_rows(frame, request.incremental, where)
         return frame
 
