@@ -110,9 +110,7 @@ def load_project(
     if doc.data is None:
         doc.data = {}
     if not isinstance(doc.data, dict):
-        raise ProjectError(
-            "hygge.yml must be a mapping", where=doc.where(), hint="Start with `name: my_project`."
-        )
+        raise ProjectError("hygge.yml must be a mapping", where=doc.where(), hint="Start with `name: my_project`.")
     variables.expand_doc(doc)
     spec = validate(ProjectSpec, doc.data, doc)
     chosen = _choose_target(spec, doc, target or env.get("HYGGE_TARGET"))

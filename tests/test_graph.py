@@ -206,30 +206,22 @@ def test_two_cycle() -> None:
         pytest.param(["s?op"], ["shop.products", "shop.stock"], id="glob-matches-a-group"),
         pytest.param(["[ac]*"], ["audit", "customers"], id="glob-class"),
         pytest.param(["tag:nightly"], ["customers", "orders", "shop.products"], id="tag"),
-        pytest.param(
-            ["tag:*ly"], ["customers", "orders", "shop.products", "revenue", "revenue_daily"], id="tag-glob"
-        ),
+        pytest.param(["tag:*ly"], ["customers", "orders", "shop.products", "revenue", "revenue_daily"], id="tag-glob"),
         pytest.param(["home:drops"], ["audit", "shop.stock"], id="home"),
         pytest.param(["home:lake"], ["revenue"], id="home-is-a-store"),
         pytest.param(["store:warehouse"], ["revenue", "revenue_daily"], id="store"),
         pytest.param(["store:a*"], ["audit"], id="store-glob"),
         pytest.param(["orders+"], ["orders", "revenue", "revenue_daily"], id="downstream"),
         pytest.param(["+revenue"], ["customers", "orders", "shop.products", "revenue"], id="upstream"),
-        pytest.param(
-            ["+revenue+"], ["customers", "orders", "shop.products", "revenue", "revenue_daily"], id="both"
-        ),
+        pytest.param(["+revenue+"], ["customers", "orders", "shop.products", "revenue", "revenue_daily"], id="both"),
         pytest.param(["customers+1"], ["customers", "orders"], id="downstream-depth"),
         pytest.param(["customers+2"], ["customers", "orders", "revenue"], id="downstream-depth-2"),
         pytest.param(["1+revenue"], ["orders", "shop.products", "revenue"], id="upstream-depth"),
-        pytest.param(
-            ["1+revenue+1"], ["orders", "shop.products", "revenue", "revenue_daily"], id="both-depth"
-        ),
+        pytest.param(["1+revenue+1"], ["orders", "shop.products", "revenue", "revenue_daily"], id="both-depth"),
         pytest.param(["customers+0"], ["customers"], id="depth-zero"),
         pytest.param(["+tag:daily"], ["customers", "orders", "shop.products", "revenue", "revenue_daily"]),
         pytest.param(["shop+"], ["shop.products", "revenue", "revenue_daily", "shop.stock"], id="group-down"),
-        pytest.param(
-            ["@orders"], ["customers", "orders", "shop.products", "revenue", "revenue_daily"], id="at"
-        ),
+        pytest.param(["@orders"], ["customers", "orders", "shop.products", "revenue", "revenue_daily"], id="at"),
         pytest.param(["@shop.stock"], ["shop.products", "shop.stock"], id="at-leaf"),
         pytest.param(["orders audit"], ["audit", "orders"], id="union-in-one-expression"),
         pytest.param(["orders", "audit"], ["audit", "orders"], id="union-of-expressions"),
