@@ -231,6 +231,7 @@ def test_new_home_store_and_flow_are_wired_by_convention(tmp_path: Path) -> None
     assert (root / "data/exports/clicks.csv").read_text().splitlines() == ["id,page", "1,/", "2,/tea"]
 
 
+@pytest.mark.slow  # several hygge and git processes; CI runs it with -m slow
 def test_new_refuses_what_it_cannot_write(tmp_path: Path) -> None:
     root = made(tmp_path)
 
@@ -256,6 +257,7 @@ def test_new_refuses_what_it_cannot_write(tmp_path: Path) -> None:
     assert yaml.safe_load((root / "flows/orders.yml").read_text()) == {"store": "lake"}
 
 
+@pytest.mark.slow  # several hygge and git processes; CI runs it with -m slow
 def test_new_flow_that_would_break_the_project_is_not_written(tmp_path: Path) -> None:
     root = made(tmp_path)
     assert run_hygge("new", "store", "archive", "--type", "parquet", cwd=root).returncode == 0
@@ -370,6 +372,7 @@ def test_upgrade_keeps_the_users_edits_and_brings_the_templates_changes(
     assert run_hygge("check", cwd=root).returncode == 0
 
 
+@pytest.mark.slow  # several hygge and git processes; CI runs it with -m slow
 def test_upgrade_marks_conflicts_and_exits_1(tmp_path: Path, own_templates: tuple[Path, dict[str, str]]) -> None:
     templates, env = own_templates
     root = make_git_project(tmp_path, env)
@@ -385,6 +388,7 @@ def test_upgrade_marks_conflicts_and_exits_1(tmp_path: Path, own_templates: tupl
     assert "<<<<<<< before updating" in text and "threads: 8 " in text and "threads: 2 " in text
 
 
+@pytest.mark.slow  # several hygge and git processes; CI runs it with -m slow
 def test_upgrade_needs_a_clean_git_project(tmp_path: Path) -> None:
     root = made(tmp_path)
     no_git = run_hygge("upgrade", cwd=root)
