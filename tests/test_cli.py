@@ -247,3 +247,27 @@ def test_project_flag_from_elsewhere(project: Make, hygge: Hygge, tmp_path: Path
     result = hygge("run", "--all", "--project", str(root), cwd=elsewhere)
     assert result.returncode == 0, result.stderr
     assert (root / "data" / "lake" / "orders.parquet").exists()
+
+
+def test_state_show_and_clear(project: Make, hygge: Hygge) -> None:
+    root = project({"flows/orders.yml": "incremental: {cursor: id}\n", "flows/customers.yml": "{}\n"})
+    assert hygge("run", "--all", cwd=root).returncode == 0
+    shown = json.loads(hygge("state", "show", "--json", cwd=root).stdout)
+    assert [(s["flow"], s["cursor"], s["watermark"]) for s in shown] == [("orders", "id", "3")]
+    unconfirmed = hygge("state", "clear", "orders", cwd=root)
+    assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
+    not_incremental = hygge("state", "clear", "customers", "--yes", cwd=root)
+    assert not_incremental.returncode == 2 and "not an incremental flow" in not_incremental.stderr
+    cleared = hygge("state", "clear", "orders", "--yes", cwd=root)
+    assert cleared.returncode == 0, cleared.stderr
+    assert "reset_requested" in hygge("state", "show", "--json", cwd=root).stdout
+    history = json.loads(hygge("history", "orders", "--json", cwd=root).stdout)
+    assert (history[0]["window_from"], history[0]["window_to"]) == (None, "3")
+
+
+def test_bad_var_and_target_are_command_line_errors(project: Make, hygge: Hygge) -> None:
+    root = project({"flows/orders.yml": "{}\n"})
+    bad_var = hygge("run", "--all", "--var", "NOVALUE", cwd=root)
+    assert bad_var.returncode == 2 and "--var 'NOVALUE' is not KEY=VALUE" in bad_var.stderr
+    bad_target = hygge("run", "--all", "--target", "prod", cwd=root)
+    assert bad_target.returncode == 2 and "unknown target 'prod'" in bad_target.stderr
