@@ -340,6 +340,7 @@ def own_templates(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return templates, {scaffold.TEMPLATES_ENV: str(templates)}
 
 
+@pytest.mark.slow  # several hygge and git processes; CI runs it with -m slow
 def test_upgrade_keeps_the_users_edits_and_brings_the_templates_changes(
     tmp_path: Path, own_templates: tuple[Path, dict[str, str]]
 ) -> None:
