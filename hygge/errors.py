@@ -87,6 +87,12 @@ class MissingDriverError(ProjectError):
         )
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (drivers and Polars add pages of context below it)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def did_you_mean(word: str, choices: Iterable[str], *, kind: str) -> str:
     """A hint such as "Did you mean 'shop_db'? Homes: drops, shop_db"."""
     names = sorted(set(choices))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hygge.connectors.base import Incremental, Mode, ReadRequest, Store, WriteRequest
-from hygge.errors import FlowError, HyggeError
+from hygge.errors import FlowError, HyggeError, first_line
 from hygge.faults import checkpoint
 from hygge.resolver import ResolvedFlow
 
@@ -53,7 +53,10 @@ def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event, state
         except HyggeError:
             raise
         except Exception as exc:
-            raise _as_flow_error(flow, exc) from exc
+            error = _as_flow_error(flow, exc)
+            if error is None:
+                raise  # anything else is a bug: its traceback goes to the log
+            raise error from exc
         if incremental is None:
             return Moved(rows)
         after = store.max_value(flow.target, incremental.cursor)
@@ -85,15 +88,14 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _as_flow_error(flow: ResolvedFlow, exc: Exception) -> HyggeError:
+def _as_flow_error(flow: ResolvedFlow, exc: Exception) -> FlowError | None:
     """Polars and OS errors while moving data are about the user's data or files, not hygge bugs."""
     import polars.exceptions as ple
 
-    if isinstance(exc, ple.PolarsError | OSError):
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return FlowError(
-            f"could not move {flow.home_name}:{flow.source} to {flow.store_name}:{flow.target}: {first}",
-            where=f"flow {flow.name}",
-            hint="Check the source data and settings; run with --debug for the full error.",
-        )
-    raise exc
+    if not isinstance(exc, ple.PolarsError | OSError):
+        return None
+    return FlowError(
+        f"could not move {flow.home_name}:{flow.source} to {flow.store_name}:{flow.target}: {first_line(exc)}",
+        where=f"flow {flow.name}",
+        hint="Check the source data and settings; run with --debug for the full error.",
+    )

@@ -50,15 +50,11 @@ class ResolvedFlow:
 
     def make_home(self) -> Home:
         d = self.home_def
-        return d.connector.home(self.home_name, d.settings, _root(d))
+        return d.connector.home(self.home_name, d.settings, d.doc.root)
 
     def make_store(self) -> Store:
         d = self.store_def
-        return d.connector.store(self.store_name, d.settings, _root(d))
-
-
-def _root(d: EndpointDef) -> Any:
-    return d.doc.root
+        return d.connector.store(self.store_name, d.settings, d.doc.root)
 
 
 @dataclass

@@ -86,11 +86,16 @@ def store_outputs(plan: Plan) -> list[Path]:
     return paths
 
 
-def reads(flow: ResolvedFlow, path: Path) -> bool:
-    """Whether a change of `path` changes what the flow's home reads."""
+def source_paths(flow: ResolvedFlow) -> list[Path]:
+    """What a change must touch to change what the flow's home reads."""
     if flow.home_def.kind == "store":
-        return False  # it reads another flow's output, which reruns through the dependency instead
-    for watched in flow.make_home().watch_paths(flow.source):
+        return []  # it reads another flow's output, which reruns through the dependency instead
+    return flow.make_home().watch_paths(flow.source)
+
+
+def reads(watched_paths: list[Path], path: Path) -> bool:
+    """Whether a change of `path` falls on one of a flow's source paths."""
+    for watched in watched_paths:
         if path == watched or watched in path.parents:
             return True
         if any(c in str(watched) for c in "*?[") and fnmatch.fnmatch(str(path), str(watched)):
@@ -117,8 +122,9 @@ def decide(
     direct: dict[str, str] = {}
     for name in selected:
         flow = new.flows[name]
+        sources = source_paths(flow)
         for path, why in changed.items():
-            if _touches(flow, path, root) or (decision.reload and before.get(name) != fingerprint(flow)):
+            if _touches(flow, sources, path, root) or (decision.reload and before.get(name) != fingerprint(flow)):
                 direct.setdefault(name, why)
                 break
     for name, why in direct.items():
@@ -130,7 +136,7 @@ def decide(
     return decision
 
 
-def _touches(flow: ResolvedFlow, path: Path, root: Path) -> bool:
+def _touches(flow: ResolvedFlow, sources: list[Path], path: Path, root: Path) -> bool:
     if is_config(path, root):
         rel = path.relative_to(root)
         kind, stem = rel.parts[0], path.stem
@@ -141,4 +147,4 @@ def _touches(flow: ResolvedFlow, path: Path, root: Path) -> bool:
         if kind == "stores":
             return flow.store_name == stem or (flow.home_def.kind == "store" and flow.home_name == stem)
         return False
-    return reads(flow, path)
+    return reads(sources, path)

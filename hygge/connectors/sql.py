@@ -35,7 +35,7 @@ from hygge.connectors.base import (
     WriteResult,
     check_cancel,
 )
-from hygge.errors import FlowError, MissingDriverError, did_you_mean
+from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
 from hygge.faults import checkpoint
 from hygge.incremental import lower_bound, only_new_rows
 from hygge.redact import redact
@@ -595,11 +595,6 @@ class _Converter:
                 value = frame[name].filter(unreadable)[0]
                 raise FlowError(f"column '{name}' holds {value!r}, which is not a {type_label(dtype)}")
         return converted
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def scan(
