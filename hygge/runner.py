@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
+from hygge import lazy
 from hygge.connectors.base import Cancelled
 from hygge.errors import HyggeError
 from hygge.move import move
@@ -145,6 +146,8 @@ class _Session:
     def run(self) -> RunResult:
         started = time.perf_counter()
         log.info("run %s: %d flows, %d threads", self.run_id, len(self.ordered), self.threads)
+        if self.ordered:
+            lazy.load(lazy.pl)  # flows move data through Polars: import it once, before the threads race for it
         try:
             with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="hygge-flow") as pool:
                 self._schedule(pool)

@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import polars as pl
+from functools import cache
 
 from hygge.connectors.base import SchemaPolicy
 from hygge.errors import FlowError
+from hygge.lazy import pl
 
 __all__ = ["ColumnChange", "SchemaPlan", "apply_schema_plan", "can_widen", "plan_schema_change", "type_label"]
 
-_SIGNED_BITS: dict[type[pl.DataType], int] = {
-    pl.Int8: 8,
-    pl.Int16: 16,
-    pl.Int32: 32,
-    pl.Int64: 64,
-    pl.Int128: 128,
-}
-_UNSIGNED_BITS: dict[type[pl.DataType], int] = {
-    pl.UInt8: 8,
-    pl.UInt16: 16,
-    pl.UInt32: 32,
-    pl.UInt64: 64,
-    pl.UInt128: 128,
-}
-_FLOAT_BITS: dict[type[pl.DataType], int] = {pl.Float16: 16, pl.Float32: 32, pl.Float64: 64}
+
+@cache
+def _bits() -> tuple[dict[type[pl.DataType], int], dict[type[pl.DataType], int], dict[type[pl.DataType], int]]:
+    """Widths of the signed, unsigned and float types (built on first use: Polars is imported lazily)."""
+    signed: dict[type[pl.DataType], int] = {pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64, pl.Int128: 128}
+    unsigned: dict[type[pl.DataType], int] = {pl.UInt8: 8, pl.UInt16: 16, pl.UInt32: 32, pl.UInt64: 64, pl.UInt128: 128}
+    floats: dict[type[pl.DataType], int] = {pl.Float16: 16, pl.Float32: 32, pl.Float64: 64}
+    return signed, unsigned, floats
+
+
 # Decimal digits an integer type may need, to check it fits a Decimal's integer part.
 _INT_DIGITS = {8: 3, 16: 5, 32: 10, 64: 20, 128: 39}
 # Largest integer width a float holds exactly; Float64 also takes 64-bit integers because type inference on
@@ -37,10 +32,11 @@ _TIME_UNIT_ORDER = {"ms": 0, "us": 1, "ns": 2}
 def _int_bits(dtype: pl.DataType) -> tuple[bool, int] | None:
     """(signed, bits) of an integer type, else None."""
     base = dtype.base_type()
-    if base in _SIGNED_BITS:
-        return True, _SIGNED_BITS[base]
-    if base in _UNSIGNED_BITS:
-        return False, _UNSIGNED_BITS[base]
+    signed, unsigned, _ = _bits()
+    if base in signed:
+        return True, signed[base]
+    if base in unsigned:
+        return False, unsigned[base]
     return None
 
 
@@ -55,8 +51,9 @@ def _int_fits(source: tuple[bool, int], target: tuple[bool, int]) -> bool:
 def _numeric_fits(source: pl.DataType, target: pl.DataType) -> bool | None:
     """Whether a numeric source fits a numeric target; None when either side is not numeric."""
     src_int, dst_int = _int_bits(source), _int_bits(target)
-    src_float = _FLOAT_BITS.get(source.base_type())
-    dst_float = _FLOAT_BITS.get(target.base_type())
+    floats = _bits()[2]
+    src_float = floats.get(source.base_type())
+    dst_float = floats.get(target.base_type())
     if src_int and dst_int:
         return _int_fits(src_int, dst_int)
     if src_int and dst_float:
@@ -174,7 +171,7 @@ class SchemaPlan:
     ignored: tuple[str, ...] = ()
     casts: dict[str, pl.DataType] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
-    target: pl.Schema = field(default_factory=pl.Schema)
+    target: pl.Schema = field(default_factory=lambda: pl.Schema())
     changes: tuple[ColumnChange, ...] = ()
 
     @property

@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -268,3 +269,25 @@ def test_bad_var_and_target_are_command_line_errors(project: Make, hygge: Hygge)
     assert bad_var.returncode == 2 and "--var 'NOVALUE' is not KEY=VALUE" in bad_var.stderr
     bad_target = hygge("run", "--all", "--target", "prod", cwd=root)
     assert bad_target.returncode == 2 and "unknown target 'prod'" in bad_target.stderr
+
+
+_IMPORTS_AFTER = """
+import sys, types
+sys.argv = ["hygge", *sys.argv[1:]]
+from hygge.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+heavy = ("polars", "pyarrow", "duckdb", "adbc_driver_manager", "connectorx", "watchfiles", "copier")
+print("LOADED", ",".join(m for m in heavy if m in sys.modules and type(sys.modules[m]) is types.ModuleType))
+"""
+
+
+@pytest.mark.parametrize("command", [["ls"], ["graph"], ["check"], ["run", "--all", "--dry-run"]])
+def test_commands_that_move_no_data_import_no_data_library(command: list[str]) -> None:
+    """`hygge ls` and friends stay fast: Polars and the drivers load only when a flow moves data."""
+    sample = Path(__file__).resolve().parents[1] / "sample_project"
+    args = [sys.executable, "-c", _IMPORTS_AFTER, *command, "--project", str(sample)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert "LOADED \n" in done.stdout, done.stdout + done.stderr

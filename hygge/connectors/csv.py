@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import polars as pl
 from pydantic import Field
 
 from hygge.connectors.base import Connector
 from hygge.connectors.files import FILE_CAPABILITIES, FileFormat, FileHome, FileSettings, FileStore
+from hygge.lazy import pl
 
 
 class CsvSettings(FileSettings):

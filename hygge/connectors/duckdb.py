@@ -9,9 +9,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
-
-import polars as pl
 
 from hygge.connectors.sql import (
     Column,
@@ -27,29 +26,34 @@ from hygge.connectors.sql import (
     quote,
 )
 from hygge.errors import FlowError
+from hygge.lazy import pl
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 MAX_PRECISION = 38
-_SCALARS: dict[pl.DataType, str] = {
-    pl.Boolean(): "BOOLEAN",
-    pl.Int8(): "TINYINT",
-    pl.Int16(): "SMALLINT",
-    pl.Int32(): "INTEGER",
-    pl.Int64(): "BIGINT",
-    pl.UInt8(): "UTINYINT",
-    pl.UInt16(): "USMALLINT",
-    pl.UInt32(): "UINTEGER",
-    pl.UInt64(): "UBIGINT",
-    pl.Float32(): "FLOAT",
-    pl.Float64(): "DOUBLE",
-    pl.String(): "VARCHAR",
-    pl.Binary(): "BLOB",
-    pl.Date(): "DATE",
-    pl.Time(): "TIME_NS",
-}
 _TIMESTAMPS = {"ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}
+
+
+@cache
+def _scalars() -> dict[pl.DataType, str]:
+    return {
+        pl.Boolean(): "BOOLEAN",
+        pl.Int8(): "TINYINT",
+        pl.Int16(): "SMALLINT",
+        pl.Int32(): "INTEGER",
+        pl.Int64(): "BIGINT",
+        pl.UInt8(): "UTINYINT",
+        pl.UInt16(): "USMALLINT",
+        pl.UInt32(): "UINTEGER",
+        pl.UInt64(): "UBIGINT",
+        pl.Float32(): "FLOAT",
+        pl.Float64(): "DOUBLE",
+        pl.String(): "VARCHAR",
+        pl.Binary(): "BLOB",
+        pl.Date(): "DATE",
+        pl.Time(): "TIME_NS",
+    }
 
 
 class DuckdbSettings(FileDatabaseSettings):
@@ -143,8 +147,8 @@ class DuckdbDatabase(FileDatabase):
         return dtype
 
     def ddl_type(self, dtype: pl.DataType) -> str:
-        if dtype in _SCALARS:
-            return _SCALARS[dtype]
+        if dtype in _scalars():
+            return _scalars()[dtype]
         if isinstance(dtype, pl.Decimal):
             return f"DECIMAL({dtype.precision},{dtype.scale})"
         if isinstance(dtype, pl.Datetime):

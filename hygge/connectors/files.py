@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-import polars as pl
 from pydantic import field_validator
 
 from hygge.connectors.base import (
@@ -36,6 +35,7 @@ from hygge.connectors.base import (
 from hygge.errors import FlowError
 from hygge.faults import checkpoint
 from hygge.incremental import only_new_rows
+from hygge.lazy import pl
 from hygge.schema import apply_schema_plan, plan_schema_change
 
 __all__ = ["FILE_CAPABILITIES", "FileFormat", "FileHome", "FileSettings", "FileStore"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-import polars as pl
-
 from hygge.connectors.base import Connector
 from hygge.connectors.files import FILE_CAPABILITIES, FileFormat, FileHome, FileSettings, FileStore
+from hygge.lazy import pl
 
 
 class NdjsonSettings(FileSettings):

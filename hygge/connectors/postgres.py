@@ -11,11 +11,11 @@ import atexit
 import re
 import threading
 from contextlib import suppress
+from functools import cache
 from typing import Any, ClassVar
 from urllib.parse import quote as url_quote
 from urllib.parse import urlsplit
 
-import polars as pl
 from pydantic import model_validator
 
 from hygge.connectors.base import ConnectorSettings
@@ -31,41 +31,56 @@ from hygge.connectors.sql import (
     is_nested,
 )
 from hygge.errors import FlowError
+from hygge.lazy import pl
 
 DEFAULT_PORT = 5432
 CONNECT_TIMEOUT_SECONDS = 10
 # PostgreSQL's numeric without a declared precision holds any number; hygge reads it with a wide scale.
-UNCONSTRAINED_NUMERIC = pl.Decimal(38, 9)
-_SCALARS: dict[pl.DataType, str] = {
-    pl.Boolean(): "boolean",
-    pl.Int16(): "smallint",
-    pl.Int32(): "integer",
-    pl.Int64(): "bigint",
-    pl.Float32(): "real",
-    pl.Float64(): "double precision",
-    pl.String(): "text",
-    pl.Binary(): "bytea",
-    pl.Date(): "date",
-    pl.Time(): "time",
-}
-# Types the driver reads and writes as Arrow, alone and as array elements (`integer[]`).
-_NATIVE: dict[str, pl.DataType] = {
-    **{name: dtype for dtype, name in _SCALARS.items()},
-    "character varying": pl.String(),
-    "character": pl.String(),
-    "name": pl.String(),
-    "timestamp without time zone": pl.Datetime("us"),
-    "timestamp with time zone": pl.Datetime("us", "UTC"),
-    "time without time zone": pl.Time(),
-}
-# Polars types with no PostgreSQL type of their own, widened to one that holds every value.
-_WIDER: dict[pl.DataType, pl.DataType] = {
-    pl.Int8(): pl.Int16(),
-    pl.UInt8(): pl.Int16(),
-    pl.UInt16(): pl.Int32(),
-    pl.UInt32(): pl.Int64(),
-    pl.UInt64(): pl.Decimal(20, 0),
-}
+UNCONSTRAINED_NUMERIC = (38, 9)
+
+
+@cache
+def _scalars() -> dict[pl.DataType, str]:
+    return {
+        pl.Boolean(): "boolean",
+        pl.Int16(): "smallint",
+        pl.Int32(): "integer",
+        pl.Int64(): "bigint",
+        pl.Float32(): "real",
+        pl.Float64(): "double precision",
+        pl.String(): "text",
+        pl.Binary(): "bytea",
+        pl.Date(): "date",
+        pl.Time(): "time",
+    }
+
+
+@cache
+def _native() -> dict[str, pl.DataType]:
+    """Types the driver reads and writes as Arrow, alone and as array elements (`integer[]`)."""
+    return {
+        **{name: dtype for dtype, name in _scalars().items()},
+        "character varying": pl.String(),
+        "character": pl.String(),
+        "name": pl.String(),
+        "timestamp without time zone": pl.Datetime("us"),
+        "timestamp with time zone": pl.Datetime("us", "UTC"),
+        "time without time zone": pl.Time(),
+    }
+
+
+@cache
+def _wider() -> dict[pl.DataType, pl.DataType]:
+    """Polars types with no PostgreSQL type of their own, widened to one that holds every value."""
+    return {
+        pl.Int8(): pl.Int16(),
+        pl.UInt8(): pl.Int16(),
+        pl.UInt16(): pl.Int32(),
+        pl.UInt32(): pl.Int64(),
+        pl.UInt64(): pl.Decimal(20, 0),
+    }
+
+
 # One open connection per server URL, which the others are cloned from (see PostgresDatabase.connect).
 _KEPT: dict[str, Any] = {}
 _KEPT_LOCK = threading.Lock()
@@ -157,22 +172,22 @@ class PostgresDatabase(Database):
 
     def stored_type(self, dtype: pl.DataType) -> pl.DataType:
         dtype = super().stored_type(dtype)
-        if dtype in _WIDER:
-            return _WIDER[dtype]
+        if dtype in _wider():
+            return _wider()[dtype]
         if isinstance(dtype, pl.Datetime) and dtype.time_unit != "us":
             return pl.Datetime("us", dtype.time_zone)  # PostgreSQL keeps microseconds
         return dtype
 
     def ddl_type(self, dtype: pl.DataType) -> str:
-        if dtype in _SCALARS:
-            return _SCALARS[dtype]
+        if dtype in _scalars():
+            return _scalars()[dtype]
         if isinstance(dtype, pl.Decimal):
             return f"numeric({dtype.precision},{dtype.scale})"
         if isinstance(dtype, pl.Datetime):
             return "timestamp with time zone" if dtype.time_zone else "timestamp without time zone"
         if isinstance(dtype, pl.List):
             inner = inner_type(dtype)
-            if inner in _SCALARS or isinstance(inner, pl.Datetime):
+            if inner in _scalars() or isinstance(inner, pl.Datetime):
                 return self.ddl_type(inner) + "[]"
         if is_nested(dtype):
             return "jsonb"  # structs and lists of anything but plain values
@@ -180,13 +195,14 @@ class PostgresDatabase(Database):
 
     def declared_column(self, name: str, declared: str) -> Column:
         base = _TYPMOD.sub("", declared).strip()
-        if base in _NATIVE:
-            return Column(name, declared, _NATIVE[base])
-        if base.endswith("[]") and base[:-2] in _NATIVE:
-            return Column(name, declared, pl.List(_NATIVE[base[:-2]]))
+        native = _native()
+        if base in native:
+            return Column(name, declared, native[base])
+        if base.endswith("[]") and base[:-2] in native:
+            return Column(name, declared, pl.List(native[base[:-2]]))
         if match := _NUMERIC.fullmatch(declared):
             precision, scale = match.groups()
-            dtype = pl.Decimal(int(precision), int(scale or 0)) if precision else UNCONSTRAINED_NUMERIC
+            dtype = pl.Decimal(int(precision), int(scale or 0)) if precision else pl.Decimal(*UNCONSTRAINED_NUMERIC)
             return Column(name, declared, dtype, read_as_text=True)
         # json, jsonb, uuid, interval, enums, ...: text both ways, cast by PostgreSQL on the way in.
         return Column(name, declared, pl.String(), read_as_text=True, write_as_text=True)

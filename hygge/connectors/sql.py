@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import polars as pl
 from pydantic import field_validator
 
 from hygge.connectors.base import (
@@ -38,6 +37,7 @@ from hygge.connectors.base import (
 from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
 from hygge.faults import checkpoint
 from hygge.incremental import lower_bound, only_new_rows
+from hygge.lazy import pl
 from hygge.redact import redact
 from hygge.schema import apply_schema_plan, plan_schema_change, type_label
 
@@ -70,8 +70,6 @@ STAGE_PREFIX = "_hygge_stage_"
 _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 _ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z")
 _NAME_PART = re.compile(r'"((?:[^"]|"")*)"|([^.]*)')
-# Plain Arrow types (large_string rather than string_view) are what every driver takes.
-_ARROW_COMPAT = pl.CompatLevel.oldest()
 
 
 class DatabaseError(FlowError):
@@ -673,13 +671,13 @@ class _Feeder:
     def reader(self) -> pa.RecordBatchReader:
         import pyarrow as pa
 
-        schema = pl.DataFrame(schema=self.frame.collect_schema()).to_arrow(compat_level=_ARROW_COMPAT).schema
+        schema = pl.DataFrame(schema=self.frame.collect_schema()).to_arrow(compat_level=pl.CompatLevel.oldest()).schema
         return pa.RecordBatchReader.from_batches(schema, self._batches())
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         try:
             for frame in self.frame.collect_batches(chunk_size=self.batch_size, lazy=True):
-                for batch in frame.to_arrow(compat_level=_ARROW_COMPAT).to_batches():
+                for batch in frame.to_arrow(compat_level=pl.CompatLevel.oldest()).to_batches():
                     self.rows += batch.num_rows
                     yield batch
                 checkpoint("write.batch")

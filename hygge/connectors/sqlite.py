@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from contextlib import closing
+from functools import cache
 from typing import Any, ClassVar
-
-import polars as pl
 
 from hygge.connectors.sql import (
     AdbcSession,
@@ -29,6 +28,7 @@ from hygge.connectors.sql import (
     quote,
 )
 from hygge.errors import FlowError
+from hygge.lazy import pl
 
 PRIME_COLUMN = "_hygge_prime"
 # SQLite's numbers keep 15 significant digits; wider decimals are kept exactly as text.
@@ -38,41 +38,50 @@ SAMPLE_ROWS = 1000
 # How long a writer waits for another (each flow writes in one transaction).
 BUSY_TIMEOUT_MS = 600_000
 
-_SCALARS: dict[pl.DataType, str] = {
-    pl.Int8(): "TINYINT",
-    pl.Int16(): "SMALLINT",
-    pl.Int32(): "INT4",
-    pl.Int64(): "BIGINT",
-    pl.UInt8(): "UTINYINT",
-    pl.UInt16(): "USMALLINT",
-    pl.UInt32(): "UINTEGER",
-    pl.UInt64(): "UBIGINT",
-    pl.Boolean(): "BOOLEAN",
-    pl.Float32(): "FLOAT4",
-    pl.Float64(): "DOUBLE",
-    pl.String(): "TEXT",
-    pl.Binary(): "BLOB",
-    pl.Date(): "DATE",
-    pl.Time(): "TIME",
-}
-# Declared types read back, beyond the ones hygge writes: common spellings in SQLite files made by others.
-_READ_AS: dict[str, pl.DataType] = {
-    **{name: dtype for dtype, name in _SCALARS.items()},
-    "INTEGER": pl.Int64(),
-    "INT": pl.Int64(),
-    "INT8": pl.Int64(),
-    "INT2": pl.Int16(),
-    "MEDIUMINT": pl.Int32(),
-    "BOOL": pl.Boolean(),
-    "REAL": pl.Float64(),
-    "FLOAT": pl.Float64(),
-    "FLOAT8": pl.Float64(),
-    "DOUBLE PRECISION": pl.Float64(),
-    "NUMERIC": pl.Float64(),
-    "DECIMAL": pl.Float64(),
-    "DATETIME": pl.Datetime("us"),
-    "JSON": pl.String(),
-}
+
+@cache
+def _scalars() -> dict[pl.DataType, str]:
+    return {
+        pl.Int8(): "TINYINT",
+        pl.Int16(): "SMALLINT",
+        pl.Int32(): "INT4",
+        pl.Int64(): "BIGINT",
+        pl.UInt8(): "UTINYINT",
+        pl.UInt16(): "USMALLINT",
+        pl.UInt32(): "UINTEGER",
+        pl.UInt64(): "UBIGINT",
+        pl.Boolean(): "BOOLEAN",
+        pl.Float32(): "FLOAT4",
+        pl.Float64(): "DOUBLE",
+        pl.String(): "TEXT",
+        pl.Binary(): "BLOB",
+        pl.Date(): "DATE",
+        pl.Time(): "TIME",
+    }
+
+
+@cache
+def _read_as() -> dict[str, pl.DataType]:
+    """Declared types read back, beyond the ones hygge writes: common spellings in SQLite files made by others."""
+    return {
+        **{name: dtype for dtype, name in _scalars().items()},
+        "INTEGER": pl.Int64(),
+        "INT": pl.Int64(),
+        "INT8": pl.Int64(),
+        "INT2": pl.Int16(),
+        "MEDIUMINT": pl.Int32(),
+        "BOOL": pl.Boolean(),
+        "REAL": pl.Float64(),
+        "FLOAT": pl.Float64(),
+        "FLOAT8": pl.Float64(),
+        "DOUBLE PRECISION": pl.Float64(),
+        "NUMERIC": pl.Float64(),
+        "DECIMAL": pl.Float64(),
+        "DATETIME": pl.Datetime("us"),
+        "JSON": pl.String(),
+    }
+
+
 _TIMESTAMP = re.compile(r"TIMESTAMP(?:\(\d\))?(TZ| WITH TIME ZONE| WITHOUT TIME ZONE)?(?:_(MS|US|NS))?")
 _DECIMAL = re.compile(r"(?:DECIMAL|NUMERIC|DECIMAL_TEXT)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
 
@@ -125,8 +134,8 @@ class SqliteDatabase(FileDatabase):
     # types
 
     def ddl_type(self, dtype: pl.DataType) -> str:
-        if dtype in _SCALARS:
-            return _SCALARS[dtype]
+        if dtype in _scalars():
+            return _scalars()[dtype]
         if isinstance(dtype, pl.Decimal):
             precision, scale = dtype.precision, dtype.scale
             name = "DECIMAL" if precision <= EXACT_DIGITS else "DECIMAL_TEXT"
@@ -144,8 +153,8 @@ class SqliteDatabase(FileDatabase):
 
     def _read_type(self, declared: str) -> pl.DataType:
         text = " ".join(declared.upper().split())
-        if text in _READ_AS:
-            return _READ_AS[text]
+        if text in _read_as():
+            return _read_as()[text]
         if match := _TIMESTAMP.fullmatch(text):
             zone, unit = match.groups()
             zoned = zone in ("TZ", " WITH TIME ZONE")
