@@ -34,6 +34,7 @@ from hygge.connectors.base import (
     WriteResult,
     check_cancel,
 )
+from hygge.connectors.feed import Feeder, Shaped
 from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
 from hygge.faults import checkpoint
 from hygge.incremental import lower_bound, only_new_rows
@@ -659,33 +660,6 @@ def to_stored(name: str, source: pl.DataType, stored: pl.DataType) -> pl.Expr:
     return column.cast(stored).alias(name)
 
 
-class _Feeder:
-    """Streams a lazy frame as Arrow batches for a driver, counting rows and keeping the frame's own error."""
-
-    def __init__(self, frame: pl.LazyFrame, batch_size: int) -> None:
-        self.frame = frame
-        self.batch_size = batch_size
-        self.rows = 0
-        self.error: BaseException | None = None
-
-    def reader(self) -> pa.RecordBatchReader:
-        import pyarrow as pa
-
-        schema = pl.DataFrame(schema=self.frame.collect_schema()).to_arrow(compat_level=pl.CompatLevel.oldest()).schema
-        return pa.RecordBatchReader.from_batches(schema, self._batches())
-
-    def _batches(self) -> Iterator[pa.RecordBatch]:
-        try:
-            for frame in self.frame.collect_batches(chunk_size=self.batch_size, lazy=True):
-                for batch in frame.to_arrow(compat_level=pl.CompatLevel.oldest()).to_batches():
-                    self.rows += batch.num_rows
-                    yield batch
-                checkpoint("write.batch")
-        except BaseException as exc:
-            self.error = exc
-            raise
-
-
 @dataclass
 class _Write:
     """One write in progress: the open session, the request, and the columns new data would get."""
@@ -788,15 +762,15 @@ class SqlStore(_SqlEndpoint, Store):
         db = self.database
         with _reported(f"could not write {request.target} in {db.shown()}", f"flow {request.flow}"):
             table = db.table(request.target)
-            frame, new = self._stored(frame, request)
+            shaped, new = self._stored(frame, request)
             with db.connect(create=True) as session, session.transaction(db.begin_sql):
                 write = _Write(session, request, new)
-                rows = self._write(write, table, frame)
+                rows = self._write(write, table, shaped)
                 self._before_commit(write, rows)
         checkpoint("write.after_commit")
         return WriteResult(rows)
 
-    def _stored(self, frame: pl.LazyFrame, request: WriteRequest) -> tuple[pl.LazyFrame, dict[str, Column]]:
+    def _stored(self, frame: pl.LazyFrame, request: WriteRequest) -> tuple[Shaped, dict[str, Column]]:
         """The frame in the types its table columns hold, and the columns a new table would get."""
         schema = frame.collect_schema()
         if not schema:
@@ -812,9 +786,9 @@ class SqlStore(_SqlEndpoint, Store):
                 new[name] = self.database.new_column(name, dtype)
             except FlowError as exc:
                 raise FlowError(f"column '{name}': {exc.message}", hint="Cast it in the source.") from exc
-        return frame.select([to_stored(name, dtype, new[name].dtype) for name, dtype in schema.items()]), new
+        return Shaped(frame).select([to_stored(name, dtype, new[name].dtype) for name, dtype in schema.items()]), new
 
-    def _write(self, write: _Write, table: TableName, frame: pl.LazyFrame) -> int:
+    def _write(self, write: _Write, table: TableName, frame: Shaped) -> int:
         mode = write.request.mode
         if mode == "merge" and not write.key:
             raise FlowError("merge needs a key", hint="Set key: [id] (the columns of a row's identity).")
@@ -833,7 +807,7 @@ class SqlStore(_SqlEndpoint, Store):
                 self._check_key(write.session, table, key)
         return self._load(write, table, columns, frame, key)
 
-    def _replace(self, write: _Write, table: TableName, frame: pl.LazyFrame, *, exists: bool) -> int:
+    def _replace(self, write: _Write, table: TableName, frame: Shaped, *, exists: bool) -> int:
         """Load a new table aside, then drop the old one and rename the new one in its place."""
         stage = self._stage_name(table)
         rows = self._load(write, stage, self._create(write, stage, write.key), frame, write.key)
@@ -865,8 +839,8 @@ class SqlStore(_SqlEndpoint, Store):
         session.execute(f"CREATE TABLE {table.sql} ({', '.join(listed)})")
 
     def _evolve(
-        self, write: _Write, table: TableName, frame: pl.LazyFrame, existing: list[Column]
-    ) -> tuple[pl.LazyFrame, list[Column]]:
+        self, write: _Write, table: TableName, frame: Shaped, existing: list[Column]
+    ) -> tuple[Shaped, list[Column]]:
         """Fit the frame to the existing table, adding the new columns to the table (DESIGN §5)."""
         target = pl.Schema([(c.name, c.dtype) for c in existing])
         request = write.request
@@ -878,7 +852,7 @@ class SqlStore(_SqlEndpoint, Store):
             column = write.new[name]
             write.session.execute(f"ALTER TABLE {table.sql} ADD COLUMN {quote(name)} {column.declared}")
             columns.append(column)
-        return apply_schema_plan(frame, plan), columns
+        return frame.then(lambda batch, _first: apply_schema_plan(batch, plan)), columns
 
     def _check_key(self, session: Session, table: TableName, key: tuple[str, ...]) -> None:
         fold = self.database.fold
@@ -892,9 +866,7 @@ class SqlStore(_SqlEndpoint, Store):
             "--full-refresh so hygge creates it with a primary key.",
         )
 
-    def _load(
-        self, write: _Write, table: TableName, columns: list[Column], frame: pl.LazyFrame, key: tuple[str, ...]
-    ) -> int:
+    def _load(self, write: _Write, table: TableName, columns: list[Column], frame: Shaped, key: tuple[str, ...]) -> int:
         """Insert the frame into `table`: directly, or through a staging table to upsert or to cast."""
         frame = frame.select([c.name for c in columns])
         if not key and not any(c.write_as_text for c in columns):
@@ -902,7 +874,7 @@ class SqlStore(_SqlEndpoint, Store):
         schema = frame.collect_schema()
         staged = [self.database.new_column(c.name, schema[c.name]) for c in columns]
         if key:
-            frame = frame.with_row_index(ROW_COLUMN).with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
+            frame = frame.with_row_number(ROW_COLUMN)
             staged.insert(0, self.database.new_column(ROW_COLUMN, pl.Int64()))
         stage = self._stage_name(table)
         self._create_table(write.session, stage, staged, ())
@@ -932,10 +904,10 @@ class SqlStore(_SqlEndpoint, Store):
             f"WHERE {quote(RANK_COLUMN)} = 1 ON CONFLICT ({keys}) {action}"
         )
 
-    def _ingest(self, write: _Write, table: TableName, frame: pl.LazyFrame) -> int:
+    def _ingest(self, write: _Write, table: TableName, frame: Shaped) -> int:
         schema = frame.collect_schema()
         wired = frame.select([self.database.wire(name, dtype) for name, dtype in schema.items()])
-        feeder = _Feeder(wired, write.request.batch_size)
+        feeder = Feeder(wired, write.request.batch_size)
         try:
             write.session.ingest(table, feeder.reader())
         except DatabaseError as exc:
