@@ -39,6 +39,7 @@ from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
 from hygge.faults import checkpoint
 from hygge.incremental import lower_bound, only_new_rows
 from hygge.lazy import pl
+from hygge.prefetch import prefetched
 from hygge.redact import redact
 from hygge.schema import apply_schema_plan, plan_schema_change, type_label
 
@@ -616,7 +617,10 @@ def scan(
         sql = database.select_sql(relation, chosen, n_rows if predicate is None else None)
         convert = _Converter(chosen)
         remaining = n_rows
-        with database.connect(create=False) as session, closing(session.batches(sql, batch_size, params)) as batches:
+        with (
+            database.connect(create=False) as session,
+            closing(prefetched(session.batches(sql, batch_size, params))) as batches,
+        ):
             for batch in batches:
                 frame = convert(database.finish_batch(pl.DataFrame(batch)))
                 if with_columns:

@@ -1,0 +1,60 @@
+"""Reading ahead on a thread of its own, a bounded number of items at most.
+
+A database driver fetches the next batch (SQLite stepping through rows, libpq decoding COPY data) while Polars
+converts and writes the one before, so the two use both cores instead of taking turns (drivers release the GIL
+while they fetch). Measured with bench/ at 10M rows: sqlite->parquet 27.3 s -> 23.8 s.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Generator
+from typing import TypeVar
+
+__all__ = ["prefetched"]
+
+T = TypeVar("T")
+_POLL_SECONDS = 0.1
+_END = object()
+
+
+def prefetched(items: Generator[T, None, None], depth: int = 2) -> Generator[T, None, None]:
+    """Yield what `items` yields, reading up to `depth` items ahead on a thread that alone iterates (and closes)
+    `items`. An error of `items` is raised here, in order; stopping early stops the thread and closes `items`."""
+    ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[object, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_END, None))
+        except BaseException as exc:  # handed to the consumer, which raises it in its own thread
+            put((_END, exc))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=pump, name="hygge-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
