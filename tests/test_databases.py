@@ -505,3 +505,27 @@ def test_importing_hygge_and_its_connectors_imports_no_driver() -> None:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_large_postgres_table_is_read_in_page_ranges_in_one_snapshot(
+    postgres_db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every row exactly once across the ranges, and rows committed mid-read are not seen (one snapshot)."""
+    import hygge.connectors.postgres as postgres
+
+    monkeypatch.setattr(postgres, "MIN_PARALLEL_PAGES", 2)
+    frame = pl.DataFrame({"id": range(20_000), "v": [f"value {i:>40}" for i in range(20_000)]})
+    postgres_db.write(frame, "big")
+    database = postgres_db.database
+    assert isinstance(database, postgres.PostgresDatabase)
+    with database.connect(create=False) as session:
+        ranges = database._page_ranges(session, database.table(postgres_db.name("big")))
+    assert ranges is not None and len(ranges) == postgres.PARALLEL_READS
+
+    lazy = postgres_db.home().read(ReadRequest(flow="t", source=postgres_db.name("big"), batch_size=1000))
+    batches = lazy.collect_batches(chunk_size=1000)
+    first = next(batches)
+    postgres_db.execute(f"INSERT INTO {postgres_db.sql_name('big')} VALUES (99999, 'late')")
+    rest = pl.concat([first, *batches])
+    assert sorted(rest["id"].to_list()) == list(range(20_000))
+    assert postgres_db.read("big").height == 20_001

@@ -425,6 +425,13 @@ class Database(ABC):
             return value
         return None
 
+    def stream(
+        self, sql: str, batch_size: int, params: Sequence[Any], table: TableName | None
+    ) -> Generator[pa.RecordBatch, None, None]:
+        """The batches of `sql`, read ahead on a thread; `table` when `sql` selects all rows of that table."""
+        with self.connect(create=False) as session:
+            yield from prefetched(session.batches(sql, batch_size, params))
+
     def finish_batch(self, frame: pl.DataFrame) -> pl.DataFrame:
         """A batch as the driver returned it, before its columns are converted (SQLite drops a row here)."""
         return frame
@@ -604,8 +611,10 @@ def scan(
     batch_size: int,
     label: str,
     params: Sequence[Any] = (),
+    table: TableName | None = None,
 ) -> pl.LazyFrame:
-    """A lazy frame over `relation` that reads it in batches, on a connection of its own, when collected."""
+    """A lazy frame over `relation` that reads it in batches, on a connection of its own, when collected;
+    `table` when `relation` is that table, read whole (a database may then read parts of it at once)."""
     from polars.io.plugins import register_io_source
 
     def source(
@@ -617,10 +626,8 @@ def scan(
         sql = database.select_sql(relation, chosen, n_rows if predicate is None else None)
         convert = _Converter(chosen)
         remaining = n_rows
-        with (
-            database.connect(create=False) as session,
-            closing(prefetched(session.batches(sql, batch_size, params))) as batches,
-        ):
+        whole = table if n_rows is None and not params else None
+        with closing(database.stream(sql, batch_size, params, whole)) as batches:
             for batch in batches:
                 frame = convert(database.finish_batch(pl.DataFrame(batch)))
                 if with_columns:
@@ -729,6 +736,7 @@ class SqlHome(_SqlEndpoint, Home):
                 query = request.query.strip().rstrip(";").strip()
                 columns = db.query_columns(session, query)
                 relation, label = f"({query}) AS {quote('_hygge_query')}", f"{db.type_name} query"
+                whole: TableName | None = None
             else:
                 table = db.table(request.source)
                 found = db.columns(session, table)
@@ -737,12 +745,12 @@ class SqlHome(_SqlEndpoint, Home):
                         f"table {table} does not exist in {db.shown()}",
                         hint=did_you_mean(table.name, db.tables(session, table.schema), kind="Tables there"),
                     )
-                columns, relation, label = found, table.sql, f"{db.type_name} {table}"
+                columns, relation, label, whole = found, table.sql, f"{db.type_name} {table}", table
             columns = db.readable(session, relation, columns)
         params: list[Any] = []
         if request.incremental is not None:
             relation, params = _window(db, relation, columns, request.incremental)
-        frame = scan(db, relation, columns, request.batch_size, label, params)
+        frame = scan(db, relation, columns, request.batch_size, label, params, whole)
         if request.incremental is not None:
             # Also filtered in Polars: exact semantics for every type, whatever the query could push down.
             frame = only_new_rows(frame, request.incremental, where)
