@@ -529,3 +529,16 @@ def test_a_large_postgres_table_is_read_in_page_ranges_in_one_snapshot(
     rest = pl.concat([first, *batches])
     assert sorted(rest["id"].to_list()) == list(range(20_000))
     assert postgres_db.read("big").height == 20_001
+
+
+def test_merge_keeps_the_last_duplicate_across_batches(db: Db) -> None:
+    """Each batch is reshaped on its own (feed.Shaped), so the row numbers that pick the last row per key must
+    carry on from one batch to the next."""
+    db.write(pl.DataFrame({"id": [1, 2], "v": ["old", "old"]}), "t", mode="merge", key=["id"])
+    incoming = pl.DataFrame({"id": [1, 2, 3, 1, 2, 1, 3], "v": ["a", "b", "c", "d", "e", "last1", "last3"]})
+    db.write(incoming, "t", mode="merge", key=["id"], batch_size=2)
+    assert db.read("t", sort="id").to_dicts() == [
+        {"id": 1, "v": "last1"},
+        {"id": 2, "v": "e"},
+        {"id": 3, "v": "last3"},
+    ]
