@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ import pytest
 from databases import POSTGRES_URL, Db
 from polars.io.plugins import register_io_source
 from polars.testing import assert_frame_equal
+from pydantic import ValidationError
 
 from hygge.connectors import get_connector
 from hygge.connectors.base import Cancelled, Incremental, ReadRequest, WriteRequest
@@ -542,3 +544,26 @@ def test_merge_keeps_the_last_duplicate_across_batches(db: Db) -> None:
         {"id": 2, "v": "e"},
         {"id": 3, "v": "last3"},
     ]
+
+
+@pytest.mark.parametrize(("setting", "mode"), [(None, "wal"), ("wal", "wal"), ("delete", "delete")])
+def test_a_new_sqlite_file_gets_the_journal_mode_asked_for(tmp_path: Path, setting: str | None, mode: str) -> None:
+    settings = {"path": "data/new.sqlite", **({"journal_mode": setting} if setting else {})}
+    db = Db("sqlite", tmp_path, settings)
+    db.write(ORDERS, "orders")
+    assert db.rows("PRAGMA journal_mode") == [(mode,)]
+    assert db.read("orders", sort="id").height == ORDERS.height
+
+
+def test_an_existing_sqlite_file_keeps_its_journal_mode(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    with sqlite3.connect(tmp_path / "data" / "theirs.sqlite") as conn:
+        conn.execute("CREATE TABLE other (x INTEGER)")
+    db = Db("sqlite", tmp_path, {"path": "data/theirs.sqlite", "journal_mode": "wal"})
+    db.write(ORDERS, "orders")
+    assert db.rows("PRAGMA journal_mode") == [("delete",)]
+
+
+def test_an_unknown_sqlite_journal_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="journal_mode"):
+        Db("sqlite", tmp_path, {"path": "x.sqlite", "journal_mode": "memory"}).store()

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from contextlib import closing
 from functools import cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from hygge.connectors.sql import (
     AdbcSession,
@@ -89,6 +89,11 @@ _DECIMAL = re.compile(r"(?:DECIMAL|NUMERIC|DECIMAL_TEXT)\s*\(\s*(\d+)\s*(?:,\s*(
 class SqliteSettings(FileDatabaseSettings):
     """A SQLite database file."""
 
+    # The journal mode of a file hygge creates (an existing file keeps its own). `wal` lets other flows read the
+    # file while one writes and keeps a large write's memory bounded; `delete` loads about a quarter faster
+    # (bench/, 10M rows: 43 s -> 31 s) but readers wait while a flow writes.
+    journal_mode: Literal["wal", "delete"] = "wal"
+
 
 class SqliteDatabase(FileDatabase):
     type_name = "sqlite"
@@ -97,6 +102,7 @@ class SqliteDatabase(FileDatabase):
     begin_sql = "BEGIN IMMEDIATE"
     check_sql = "SELECT count(*) FROM sqlite_schema"  # reads the file, so fails on one that is not a database
     side_suffixes = ("-wal", "-shm", "-journal")
+    settings: SqliteSettings
 
     def connect(self, *, create: bool) -> Session:
         dbapi = import_driver("adbc_driver_sqlite.dbapi", "sqlite", "sqlite")
@@ -107,7 +113,7 @@ class SqliteDatabase(FileDatabase):
         session = AdbcSession(connection, {"adbc.sqlite.query.batch_rows": "{rows}"}, schema_is_catalog=True)
         try:
             session.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if new:
+            if new and self.settings.journal_mode == "wal":
                 self._use_wal(session)
             if create and session.rows("PRAGMA journal_mode") == [("wal",)]:
                 session.execute("PRAGMA synchronous = NORMAL")  # safe with WAL, and much faster
