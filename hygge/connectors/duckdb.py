@@ -149,8 +149,8 @@ class DuckdbDatabase(FileDatabase):
         return dtype
 
     def ddl_type(self, dtype: pl.DataType) -> str:
-        if dtype in _scalars():
-            return _scalars()[dtype]
+        if (found := _scalars().get(dtype)) is not None:
+            return found
         if isinstance(dtype, pl.Decimal):
             return f"DECIMAL({dtype.precision},{dtype.scale})"
         if isinstance(dtype, pl.Datetime):

@@ -40,12 +40,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 DEFAULT_PORT = 5432
+CONNECT_TIMEOUT_SECONDS = 10
 # A table this large (100 MB of 8 kB pages) is read over PARALLEL_READS connections at once, each a range of its
 # pages, all in one snapshot: the server scans and sends on every core (bench/, 10M rows: see README).
 PARALLEL_READS = 2
 MIN_PARALLEL_PAGES = 12_800
 _REPEATABLE = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-CONNECT_TIMEOUT_SECONDS = 10
 # PostgreSQL's numeric without a declared precision holds any number; hygge reads it with a wide scale.
 UNCONSTRAINED_NUMERIC = (38, 9)
 
@@ -183,15 +183,15 @@ class PostgresDatabase(Database):
 
     def stored_type(self, dtype: pl.DataType) -> pl.DataType:
         dtype = super().stored_type(dtype)
-        if dtype in _wider():
-            return _wider()[dtype]
+        if (found := _wider().get(dtype)) is not None:
+            return found
         if isinstance(dtype, pl.Datetime) and dtype.time_unit != "us":
             return pl.Datetime("us", dtype.time_zone)  # PostgreSQL keeps microseconds
         return dtype
 
     def ddl_type(self, dtype: pl.DataType) -> str:
-        if dtype in _scalars():
-            return _scalars()[dtype]
+        if (found := _scalars().get(dtype)) is not None:
+            return found
         if isinstance(dtype, pl.Decimal):
             return f"numeric({dtype.precision},{dtype.scale})"
         if isinstance(dtype, pl.Datetime):

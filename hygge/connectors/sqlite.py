@@ -140,8 +140,8 @@ class SqliteDatabase(FileDatabase):
     # types
 
     def ddl_type(self, dtype: pl.DataType) -> str:
-        if dtype in _scalars():
-            return _scalars()[dtype]
+        if (found := _scalars().get(dtype)) is not None:
+            return found
         if isinstance(dtype, pl.Decimal):
             precision, scale = dtype.precision, dtype.scale
             name = "DECIMAL" if precision <= EXACT_DIGITS else "DECIMAL_TEXT"
@@ -159,8 +159,8 @@ class SqliteDatabase(FileDatabase):
 
     def _read_type(self, declared: str) -> pl.DataType:
         text = " ".join(declared.upper().split())
-        if text in _read_as():
-            return _read_as()[text]
+        if (found := _read_as().get(text)) is not None:
+            return found
         if match := _TIMESTAMP.fullmatch(text):
             zone, unit = match.groups()
             zoned = zone in ("TZ", " WITH TIME ZONE")
