@@ -28,27 +28,32 @@ def prefetched(items: Generator[T, None, None], depth: int = 2) -> Generator[T, 
 
 def merged(sources: Sequence[Generator[T, None, None]], depth: int = 2) -> Generator[T, None, None]:
     """Yield what every source yields, each read on a thread of its own, in the order items arrive. The first
-    error stops the others and is raised here; stopping early stops every thread and closes every source."""
-    ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+    error stops the others and is raised here; stopping early stops every thread and closes every source.
+
+    At most `depth` items (and at least one per source) exist ahead of the one the consumer holds: a source asks
+    for a slot before it reads an item, and the consumer frees the slot when it takes the item.
+    """
+    ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue()
+    slots = threading.Semaphore(max(depth, len(sources)))
     stop = threading.Event()
 
-    def put(entry: tuple[object, BaseException | None]) -> bool:
+    def slot() -> bool:
         while not stop.is_set():
-            try:
-                ready.put(entry, timeout=_POLL_SECONDS)
+            if slots.acquire(timeout=_POLL_SECONDS):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def pump(items: Generator[T, None, None]) -> None:
         try:
-            for item in items:
-                if not put((item, None)):
+            while slot():
+                try:
+                    item = next(items)
+                except StopIteration:
+                    ready.put((_END, None))
                     return
-            put((_END, None))
+                ready.put((item, None))
         except BaseException as exc:  # handed to the consumer, which raises it in its own thread
-            put((_END, exc))
+            ready.put((_END, exc))
         finally:
             items.close()
 
@@ -59,6 +64,7 @@ def merged(sources: Sequence[Generator[T, None, None]], depth: int = 2) -> Gener
     try:
         while running:
             item, error = ready.get()
+            slots.release()
             if item is not _END:
                 yield item  # type: ignore[misc]
                 continue

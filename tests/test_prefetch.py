@@ -47,3 +47,25 @@ def test_stopping_early_stops_the_thread_and_closes_the_source() -> None:
     assert log[-1] == "closed"
     assert len(log) < 10  # read at most `depth` (and one in hand) ahead, not the whole source
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_reads_at_most_depth_items_ahead_of_the_one_in_hand(depth: int) -> None:
+    # Each item is a piece of a table in memory: what is read ahead is what the move holds.
+    log: list[str] = []
+    ahead = []
+    with closing(prefetched(numbers(20, log), depth=depth)) as items:
+        for item in items:
+            deadline = threading.Event()
+            deadline.wait(0.05)  # a slow consumer: the thread reads ahead as far as it may
+            ahead.append(sum(line.startswith("read") for line in log) - (item + 1))
+    assert max(ahead) == depth
+
+
+def test_two_sources_each_read_ahead_with_the_smallest_depth() -> None:
+    from hygge.prefetch import merged
+
+    logs: list[list[str]] = [[], []]
+    got = list(merged([numbers(5, logs[0]), numbers(5, logs[1])], depth=1))
+    assert sorted(got) == sorted([*range(5), *range(5)])
+    assert logs[0][-1] == logs[1][-1] == "closed"
