@@ -567,3 +567,14 @@ def test_an_existing_sqlite_file_keeps_its_journal_mode(tmp_path: Path) -> None:
 def test_an_unknown_sqlite_journal_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="journal_mode"):
         Db("sqlite", tmp_path, {"path": "x.sqlite", "journal_mode": "memory"}).store()
+
+
+@pytest.mark.parametrize(("setting", "read", "write"), [(None, "30.5 MiB", "122.0 MiB"), ("1GB", "953.6 MiB", None)])
+def test_duckdb_reads_with_a_smaller_memory_limit_than_it_writes_unless_told(
+    tmp_path: Path, setting: str | None, read: str, write: str | None
+) -> None:
+    db = Db("duckdb", tmp_path, {"path": "data/test.duckdb", **({"memory_limit": setting} if setting else {})})
+    with db.database.connect(create=True) as session:
+        assert session.rows("SELECT current_setting('memory_limit')") == [(write or read,)]
+    with db.database.connect(create=False) as session:
+        assert session.rows("SELECT current_setting('memory_limit')") == [(read,)]
