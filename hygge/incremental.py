@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hygge.connectors.base import Incremental
 from hygge.errors import FlowError
-
-if TYPE_CHECKING:
-    import polars as pl
+from hygge.lazy import pl
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(us|ms|s|m|h|d|w)\s*$")
 _UNITS = {
@@ -41,8 +39,6 @@ def parse_lag(value: Any) -> int | float | dt.timedelta | None:
 
 def literal(value: Any, dtype: pl.DataType) -> pl.Expr:
     """`value` (from YAML or a target) as an expression of the cursor's type, so comparisons are typed."""
-    import polars as pl
-
     if isinstance(value, str) and dtype.is_temporal():
         if isinstance(dtype, pl.Date):
             return pl.lit(value).str.to_date()
@@ -66,16 +62,20 @@ def lower_bound(incremental: Incremental, dtype: pl.DataType) -> pl.Expr | None:
 
 
 def _as_duration(lag: dt.timedelta) -> pl.Expr:
-    import polars as pl
-
     return pl.lit(lag)
 
 
 def only_new_rows(frame: pl.LazyFrame, incremental: Incremental, where: str) -> pl.LazyFrame:
     """Rows whose cursor is past the watermark (minus the lag), null cursors as the policy says."""
-    import polars as pl
-
     schema = frame.collect_schema()
+    keep = new_rows_filter(incremental, schema, where)
+    if incremental.nulls == "fail" and frame.select(pl.col(incremental.cursor).is_null().any()).collect().item():
+        raise null_cursor_error(incremental.cursor, where)
+    return frame.filter(keep)
+
+
+def new_rows_filter(incremental: Incremental, schema: pl.Schema, where: str) -> pl.Expr:
+    """The predicate `only_new_rows` filters by (after its null check), for pieces of the same source."""
     if incremental.cursor not in schema:
         raise FlowError(
             f"the incremental cursor '{incremental.cursor}' is not a column of the source",
@@ -84,12 +84,10 @@ def only_new_rows(frame: pl.LazyFrame, incremental: Incremental, where: str) -> 
         )
     cursor = pl.col(incremental.cursor)
     bound = lower_bound(incremental, schema[incremental.cursor])
-    if incremental.nulls == "fail" and frame.select(cursor.is_null().any()).collect().item():
-        raise null_cursor_error(incremental.cursor, where)
     past = cursor > bound if bound is not None else pl.lit(True)
     if incremental.nulls == "include":
-        return frame.filter(past | cursor.is_null())
-    return frame.filter(past & cursor.is_not_null())
+        return past | cursor.is_null()
+    return past & cursor.is_not_null()
 
 
 def null_cursor_error(column: str, where: str) -> FlowError:

@@ -29,15 +29,14 @@ def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event, state
     try:
         checkpoint("flow.start")
         mode, incremental = _window(flow, store, options, state)
-        frame = home.read(
-            ReadRequest(
-                flow=flow.name,
-                source=flow.source,
-                query=flow.query,
-                batch_size=flow.batch_size,
-                incremental=incremental,
-            )
+        read = ReadRequest(
+            flow=flow.name,
+            source=flow.source,
+            query=flow.query,
+            batch_size=flow.batch_size,
+            incremental=incremental,
         )
+        frame, pieces = home.read_with_pieces(read)
         request = WriteRequest(
             flow=flow.name,
             target=flow.target,
@@ -47,6 +46,7 @@ def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event, state
             on_schema_change=flow.on_schema_change,
             batch_size=flow.batch_size,
             cancel=cancel,
+            pieces=pieces,
         )
         try:
             rows = store.write(frame, request).rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 Mode = Literal["replace", "append", "merge"]
 SchemaPolicy = Literal["fail", "append_new_columns", "ignore"]
+# The rows of a home's frame as eager frames of bounded size, in order (see Home.pieces).
+Pieces = Callable[[], Iterator["pl.DataFrame"]]
 
 
 class ConnectorSettings(BaseModel):
@@ -71,6 +73,8 @@ class WriteRequest:
     cancel: threading.Event = field(default_factory=threading.Event)
     # Called with the written row count inside the commit, so state can move with the data.
     on_commit: Callable[[int], None] | None = None
+    # The same rows as the frame, in pieces a store that writes batch by batch may pull one at a time instead.
+    pieces: Pieces | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,16 @@ class Home(Endpoint, ABC):
     @abstractmethod
     def read(self, request: ReadRequest) -> pl.LazyFrame:
         """A lazy frame of the source; nothing is read until it is collected or sunk."""
+
+    def read_with_pieces(self, request: ReadRequest) -> tuple[pl.LazyFrame, Pieces | None]:
+        """`read(request)`, and the same rows as eager frames pulled one at a time (None: cannot be split).
+
+        A database store writes batch by batch at its own pace. Polars' streaming engine, asked for batches, decodes
+        hundreds of MB ahead of such a slow consumer, so a home that can cut its source into pieces (Parquet row
+        groups, a database's batches) offers them here, and memory stays at a few pieces. Concatenated, the pieces
+        hold exactly the rows of the frame, with its schema, in its order.
+        """
+        return self.read(request), None
 
     @abstractmethod
     def location(self, source: str) -> str:

@@ -26,6 +26,7 @@ from hygge.connectors.base import (
     Capabilities,
     ConnectorSettings,
     Home,
+    Pieces,
     ReadRequest,
     Store,
     WriteRequest,
@@ -34,7 +35,7 @@ from hygge.connectors.base import (
 )
 from hygge.errors import FlowError
 from hygge.faults import checkpoint
-from hygge.incremental import only_new_rows
+from hygge.incremental import new_rows_filter, only_new_rows
 from hygge.lazy import pl
 from hygge.schema import apply_schema_plan, plan_schema_change
 
@@ -71,6 +72,7 @@ class FileFormat(ABC, Generic[S]):
     """How one file format is scanned, sunk and counted; everything else is shared."""
 
     extension: ClassVar[str]
+    splits: ClassVar[bool] = False
 
     @abstractmethod
     def scan(self, path: Path, settings: S) -> pl.LazyFrame:
@@ -79,6 +81,11 @@ class FileFormat(ABC, Generic[S]):
     @abstractmethod
     def sink(self, frame: pl.LazyFrame, path: Path, settings: S) -> None:
         """Stream `frame` into the file `path` (bounded memory), synced to disk when done."""
+
+    def split(self, path: Path, settings: S, rows: int) -> Iterator[pl.LazyFrame]:
+        """Lazy frames over consecutive parts of one file, of `rows` rows or more where the file allows, each read
+        on its own (see Home.read_with_pieces). Formats that can skip to a part set `splits`; text cannot."""
+        yield self.scan(path, settings)
 
     def count_rows(self, path: Path, settings: S) -> int:
         """Rows in one written file; Parquet answers from its metadata, text formats are re-scanned."""
@@ -235,6 +242,9 @@ class FileHome(_FileEndpoint, Home):
     """Reads dataset `source` (a name, a file name with the extension, or a glob) under the folder `path`."""
 
     def read(self, request: ReadRequest) -> pl.LazyFrame:
+        return self.read_with_pieces(request)[0]
+
+    def read_with_pieces(self, request: ReadRequest) -> tuple[pl.LazyFrame, Pieces | None]:
         where = f"flow {request.flow}"
         if request.query is not None:
             raise FlowError(
@@ -250,9 +260,27 @@ class FileHome(_FileEndpoint, Home):
             if len(files) > 1:
                 what = f"{len(files)} files in {self.shown(files[0].parent)}"
             raise FlowError(f"could not read {what}: {exc}", where=where) from exc
+        keep = None
         if request.incremental is not None:
+            keep = new_rows_filter(request.incremental, frame.collect_schema(), where)
             frame = only_new_rows(frame, request.incremental, where)
-        return frame
+        return frame, self._pieces(files, frame.collect_schema(), request.batch_size, keep)
+
+    def _pieces(self, files: list[Path], schema: pl.Schema, rows: int, keep: pl.Expr | None) -> Pieces | None:
+        """The files' parts in order, when every file has the frame's own schema (a concat that widens types or
+        fills missing columns is left to Polars)."""
+        fmt, settings = self.file_format, self.settings
+        if not fmt.splits:
+            return None
+        if len(files) > 1 and any(fmt.scan(path, settings).collect_schema() != schema for path in files):
+            return None
+
+        def pieces() -> Iterator[pl.DataFrame]:
+            for path in files:
+                for part in fmt.split(path, settings, rows):
+                    yield (part if keep is None else part.filter(keep)).collect()
+
+        return pieces
 
     def _resolve(self, source: str, where: str) -> list[Path]:
         if _is_glob(source):

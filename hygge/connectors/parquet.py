@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -22,10 +23,26 @@ class ParquetSettings(FileSettings):
 
 class ParquetFormat(FileFormat[ParquetSettings]):
     extension = "parquet"
+    splits = True
 
     def scan(self, path: Path, settings: ParquetSettings) -> pl.LazyFrame:
         os.environ.setdefault(*PREFETCH_BUDGET)  # read by Polars when the scan runs
         return pl.scan_parquet(path)
+
+    def split(self, path: Path, settings: ParquetSettings, rows: int) -> Iterator[pl.LazyFrame]:
+        """Whole row groups, as many as make `rows` rows: Polars reads only the row groups a slice covers."""
+        import pyarrow.parquet as pq
+
+        metadata = pq.read_metadata(path)
+        scan = self.scan(path, settings)
+        start = length = 0
+        for group in range(metadata.num_row_groups):
+            length += metadata.row_group(group).num_rows
+            if length >= rows:
+                yield scan.slice(start, length)
+                start, length = start + length, 0
+        if length or not start:  # the rest, or the one empty piece of a file without rows
+            yield scan.slice(start, length)
 
     def sink(self, frame: pl.LazyFrame, path: Path, settings: ParquetSettings) -> None:
         frame.sink_parquet(path, compression=settings.compression, sync_on_close="all")

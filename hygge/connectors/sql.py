@@ -28,6 +28,7 @@ from hygge.connectors.base import (
     Endpoint,
     Home,
     Incremental,
+    Pieces,
     ReadRequest,
     Store,
     WriteRequest,
@@ -37,7 +38,7 @@ from hygge.connectors.base import (
 from hygge.connectors.feed import Feeder, Shaped
 from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
 from hygge.faults import checkpoint
-from hygge.incremental import lower_bound, only_new_rows
+from hygge.incremental import lower_bound, new_rows_filter, only_new_rows
 from hygge.lazy import pl
 from hygge.prefetch import prefetched
 from hygge.redact import redact
@@ -604,6 +605,23 @@ class _Converter:
         return converted
 
 
+def batches(
+    database: Database,
+    relation: str,
+    columns: Sequence[Column],
+    batch_size: int,
+    params: Sequence[Any] = (),
+    table: TableName | None = None,
+    limit: int | None = None,
+) -> Generator[pl.DataFrame, None, None]:
+    """The rows of `relation` as frames of the columns' types, read in batches on a connection of their own."""
+    sql = database.select_sql(relation, columns, limit)
+    convert = _Converter(columns)
+    with closing(database.stream(sql, batch_size, params, table)) as fetched:
+        for batch in fetched:
+            yield convert(database.finish_batch(pl.DataFrame(batch)))
+
+
 def scan(
     database: Database,
     relation: str,
@@ -623,13 +641,11 @@ def scan(
         wanted = set(with_columns) if with_columns is not None else None
         # Polars may ask for no column at all (a row count); one column still yields the rows.
         chosen = [c for c in columns if wanted is None or c.name in wanted] or list(columns[:1])
-        sql = database.select_sql(relation, chosen, n_rows if predicate is None else None)
-        convert = _Converter(chosen)
         remaining = n_rows
         whole = table if n_rows is None and not params else None
-        with closing(database.stream(sql, batch_size, params, whole)) as batches:
-            for batch in batches:
-                frame = convert(database.finish_batch(pl.DataFrame(batch)))
+        limit = n_rows if predicate is None else None
+        with closing(batches(database, relation, chosen, batch_size, params, whole, limit)) as frames:
+            for frame in frames:
                 if with_columns:
                     frame = frame.select(with_columns)
                 if predicate is not None:
@@ -729,6 +745,10 @@ class SqlHome(_SqlEndpoint, Home):
     """Reads a table (`source: schema.table`) or a query (`query: SELECT ...`) in batches."""
 
     def read(self, request: ReadRequest) -> pl.LazyFrame:
+        return self.read_with_pieces(request)[0]
+
+    def read_with_pieces(self, request: ReadRequest) -> tuple[pl.LazyFrame, Pieces | None]:
+        """The frame, and its pieces: the batches the database returns, converted as the frame converts them."""
         where = f"flow {request.flow}"
         db = self.database
         with _reported(f"could not read from {db.shown()}", where), db.connect(create=False) as session:
@@ -751,10 +771,18 @@ class SqlHome(_SqlEndpoint, Home):
         if request.incremental is not None:
             relation, params = _window(db, relation, columns, request.incremental)
         frame = scan(db, relation, columns, request.batch_size, label, params, whole)
+        keep = None
         if request.incremental is not None:
             # Also filtered in Polars: exact semantics for every type, whatever the query could push down.
+            keep = new_rows_filter(request.incremental, frame.collect_schema(), where)
             frame = only_new_rows(frame, request.incremental, where)
-        return frame
+        read_whole = whole if not params else None
+
+        def pieces() -> Iterator[pl.DataFrame]:
+            for piece in batches(db, relation, columns, request.batch_size, params, read_whole):
+                yield piece if keep is None else piece.filter(keep)
+
+        return frame, pieces
 
     def location(self, source: str) -> str:
         return self.database.location(source)
@@ -798,7 +826,8 @@ class SqlStore(_SqlEndpoint, Store):
                 new[name] = self.database.new_column(name, dtype)
             except FlowError as exc:
                 raise FlowError(f"column '{name}': {exc.message}", hint="Cast it in the source.") from exc
-        return Shaped(frame).select([to_stored(name, dtype, new[name].dtype) for name, dtype in schema.items()]), new
+        stored = [to_stored(name, dtype, new[name].dtype) for name, dtype in schema.items()]
+        return Shaped(frame, request.pieces).select(stored), new
 
     def _write(self, write: _Write, table: TableName, frame: Shaped) -> int:
         mode = write.request.mode
