@@ -30,30 +30,31 @@ def merged(sources: Sequence[Generator[T, None, None]], depth: int = 2) -> Gener
     """Yield what every source yields, each read on a thread of its own, in the order items arrive. The first
     error stops the others and is raised here; stopping early stops every thread and closes every source.
 
-    At most `depth` items (and at least one per source) exist ahead of the one the consumer holds: a source asks
-    for a slot before it reads an item, and the consumer frees the slot when it takes the item.
+    Each source is at most `depth` items ahead of the consumer: it takes a slot of its own before it reads an
+    item, and the consumer frees the slot when it takes the item.
     """
-    ready: queue.Queue[tuple[object, BaseException | None]] = queue.Queue()
-    slots = threading.Semaphore(max(depth, len(sources)))
+    ready: queue.Queue[tuple[object, BaseException | None, threading.Semaphore]] = queue.Queue()
     stop = threading.Event()
 
-    def slot() -> bool:
-        while not stop.is_set():
-            if slots.acquire(timeout=_POLL_SECONDS):
-                return True
-        return False
-
     def pump(items: Generator[T, None, None]) -> None:
+        slots = threading.Semaphore(depth)
+
+        def slot() -> bool:
+            while not stop.is_set():
+                if slots.acquire(timeout=_POLL_SECONDS):
+                    return True
+            return False
+
         try:
             while slot():
                 try:
                     item = next(items)
                 except StopIteration:
-                    ready.put((_END, None))
+                    ready.put((_END, None, slots))
                     return
-                ready.put((item, None))
+                ready.put((item, None, slots))
         except BaseException as exc:  # handed to the consumer, which raises it in its own thread
-            ready.put((_END, exc))
+            ready.put((_END, exc, slots))
         finally:
             items.close()
 
@@ -63,7 +64,7 @@ def merged(sources: Sequence[Generator[T, None, None]], depth: int = 2) -> Gener
     running = len(threads)
     try:
         while running:
-            item, error = ready.get()
+            item, error, slots = ready.get()
             slots.release()
             if item is not _END:
                 yield item  # type: ignore[misc]

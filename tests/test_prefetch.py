@@ -62,10 +62,15 @@ def test_reads_at_most_depth_items_ahead_of_the_one_in_hand(depth: int) -> None:
     assert max(ahead) == depth
 
 
-def test_two_sources_each_read_ahead_with_the_smallest_depth() -> None:
+def test_two_sources_are_read_at_once_each_at_most_depth_ahead() -> None:
     from hygge.prefetch import merged
 
     logs: list[list[str]] = [[], []]
-    got = list(merged([numbers(5, logs[0]), numbers(5, logs[1])], depth=1))
+    with closing(merged([numbers(5, logs[0]), numbers(5, logs[1])], depth=1)) as items:
+        got = [next(items)]
+        threading.Event().wait(0.2)  # both threads read ahead meanwhile, one item each past what was taken
+        reads = [sum(line.startswith("read") for line in log) for log in logs]
+        assert sorted(reads) == [1, 2]
+        got += list(items)
     assert sorted(got) == sorted([*range(5), *range(5)])
     assert logs[0][-1] == logs[1][-1] == "closed"
