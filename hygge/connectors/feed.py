@@ -100,14 +100,21 @@ class Feeder:
         return pa.RecordBatchReader.from_batches(schema, self._batches())
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
-        # Plain Arrow types (large_string rather than string_view) are what every driver takes.
-        compat = pl.CompatLevel.oldest()
         try:
-            for frame in self.frame.batches(self.batch_size):
-                for batch in frame.to_arrow(compat_level=compat).to_batches():
-                    self.rows += batch.num_rows
-                    yield batch
-                checkpoint("write.batch")
+            # Reshaping and converting the next batch (casts, decimals as text, strings copied into plain Arrow)
+            # runs on a thread of its own while the driver inserts this one.
+            with closing(prefetched(self._converted(), depth=1)) as converted:
+                for batches in converted:
+                    for batch in batches:
+                        self.rows += batch.num_rows
+                        yield batch
+                    checkpoint("write.batch")
         except BaseException as exc:
             self.error = exc
             raise
+
+    def _converted(self) -> Generator[list[pa.RecordBatch], None, None]:
+        # Plain Arrow types (large_string rather than string_view) are what every driver takes.
+        compat = pl.CompatLevel.oldest()
+        for frame in self.frame.batches(self.batch_size):
+            yield frame.to_arrow(compat_level=compat).to_batches()
