@@ -65,17 +65,16 @@ def _as_duration(lag: dt.timedelta) -> pl.Expr:
     return pl.lit(lag)
 
 
-def only_new_rows(frame: pl.LazyFrame, incremental: Incremental, where: str) -> pl.LazyFrame:
-    """Rows whose cursor is past the watermark (minus the lag), null cursors as the policy says."""
-    schema = frame.collect_schema()
-    keep = new_rows_filter(incremental, schema, where)
+def only_new_rows(frame: pl.LazyFrame, incremental: Incremental, where: str) -> tuple[pl.LazyFrame, pl.Expr]:
+    """Rows whose cursor is past the watermark (minus the lag), null cursors as the policy says; and the predicate
+    that selects them, for pieces of the same source (Home.read_with_pieces)."""
+    keep = _new_rows_filter(incremental, frame.collect_schema(), where)
     if incremental.nulls == "fail" and frame.select(pl.col(incremental.cursor).is_null().any()).collect().item():
         raise null_cursor_error(incremental.cursor, where)
-    return frame.filter(keep)
+    return frame.filter(keep), keep
 
 
-def new_rows_filter(incremental: Incremental, schema: pl.Schema, where: str) -> pl.Expr:
-    """The predicate `only_new_rows` filters by (after its null check), for pieces of the same source."""
+def _new_rows_filter(incremental: Incremental, schema: pl.Schema, where: str) -> pl.Expr:
     if incremental.cursor not in schema:
         raise FlowError(
             f"the incremental cursor '{incremental.cursor}' is not a column of the source",

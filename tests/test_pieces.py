@@ -3,7 +3,7 @@ and a database store that writes from them writes what it would write from the f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import date, datetime
 from pathlib import Path
 
@@ -121,7 +121,7 @@ def test_a_database_store_writes_the_same_from_pieces_as_from_the_frame(tmp_path
     db.store().write(frame, WriteRequest(flow="f", target=db.name("whole"), mode=mode, key=key, batch_size=300))
     pulled: list[int] = []
 
-    def counted() -> Iterator[pl.DataFrame]:
+    def counted() -> Generator[pl.DataFrame, None, None]:
         for piece in pieces():
             pulled.append(piece.height)
             yield piece

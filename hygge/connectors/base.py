@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 Mode = Literal["replace", "append", "merge"]
 SchemaPolicy = Literal["fail", "append_new_columns", "ignore"]
-# The rows of a home's frame as eager frames of bounded size, in order (see Home.pieces).
-Pieces = Callable[[], Iterator["pl.DataFrame"]]
+# The rows of a home's frame as eager frames of bounded size, in order (see Home.read_with_pieces).
+Pieces = Callable[[], Generator["pl.DataFrame", None, None]]
 
 
 class ConnectorSettings(BaseModel):

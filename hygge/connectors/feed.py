@@ -7,8 +7,8 @@ written (bench/). So `Shaped` keeps the source query and the reshaping apart, an
 
 Even a bare query, asked for batches, keeps hundreds of MB of decoded batches ahead of a slow consumer (a Parquet
 scan fed to a sleeping loop: 729 MB, against 407 MB pulling row groups one at a time). So when the home offers
-its rows in pieces (`Home.pieces`), `Shaped` pulls those instead, one read ahead, and never asks the engine for the
-whole source.
+its rows in pieces (`Home.read_with_pieces`), `Shaped` pulls those instead, one read ahead, and never asks the
+engine for the whole source.
 """
 
 from __future__ import annotations
@@ -74,13 +74,9 @@ class Shaped:
             yield from self.source.collect_batches(chunk_size=batch_size, lazy=True)
             return
         # The next piece is read (a row group decoded, a batch fetched) while this one is written.
-        with closing(prefetched(_generator(self.pieces()), depth=1)) as pieces:
+        with closing(prefetched(self.pieces(), depth=1)) as pieces:
             for piece in pieces:
                 yield from piece.iter_slices(batch_size)
-
-
-def _generator(items: Iterator[pl.DataFrame]) -> Generator[pl.DataFrame, None, None]:
-    yield from items
 
 
 class Feeder:

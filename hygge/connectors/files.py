@@ -14,7 +14,7 @@ import shutil
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +35,7 @@ from hygge.connectors.base import (
 )
 from hygge.errors import FlowError
 from hygge.faults import checkpoint
-from hygge.incremental import new_rows_filter, only_new_rows
+from hygge.incremental import only_new_rows
 from hygge.lazy import pl
 from hygge.schema import apply_schema_plan, plan_schema_change
 
@@ -262,8 +262,7 @@ class FileHome(_FileEndpoint, Home):
             raise FlowError(f"could not read {what}: {exc}", where=where) from exc
         keep = None
         if request.incremental is not None:
-            keep = new_rows_filter(request.incremental, frame.collect_schema(), where)
-            frame = only_new_rows(frame, request.incremental, where)
+            frame, keep = only_new_rows(frame, request.incremental, where)
         return frame, self._pieces(files, frame.collect_schema(), request.batch_size, keep)
 
     def _pieces(self, files: list[Path], schema: pl.Schema, rows: int, keep: pl.Expr | None) -> Pieces | None:
@@ -275,7 +274,7 @@ class FileHome(_FileEndpoint, Home):
         if len(files) > 1 and any(fmt.scan(path, settings).collect_schema() != schema for path in files):
             return None
 
-        def pieces() -> Iterator[pl.DataFrame]:
+        def pieces() -> Generator[pl.DataFrame, None, None]:
             for path in files:
                 for part in fmt.split(path, settings, rows):
                     yield (part if keep is None else part.filter(keep)).collect()

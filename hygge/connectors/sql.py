@@ -38,7 +38,7 @@ from hygge.connectors.base import (
 from hygge.connectors.feed import Feeder, Shaped
 from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
 from hygge.faults import checkpoint
-from hygge.incremental import lower_bound, new_rows_filter, only_new_rows
+from hygge.incremental import lower_bound, only_new_rows
 from hygge.lazy import pl
 from hygge.prefetch import prefetched
 from hygge.redact import redact
@@ -614,10 +614,11 @@ def batches(
     table: TableName | None = None,
     limit: int | None = None,
 ) -> Generator[pl.DataFrame, None, None]:
-    """The rows of `relation` as frames of the columns' types, read in batches on a connection of their own."""
+    """The rows of `relation` as frames of the columns' types, read in batches on a connection of their own;
+    `table` when `relation` is that whole table (a window's parameters make it a part: read as a query)."""
     sql = database.select_sql(relation, columns, limit)
     convert = _Converter(columns)
-    with closing(database.stream(sql, batch_size, params, table)) as fetched:
+    with closing(database.stream(sql, batch_size, params, table if not params else None)) as fetched:
         for batch in fetched:
             yield convert(database.finish_batch(pl.DataFrame(batch)))
 
@@ -642,7 +643,7 @@ def scan(
         # Polars may ask for no column at all (a row count); one column still yields the rows.
         chosen = [c for c in columns if wanted is None or c.name in wanted] or list(columns[:1])
         remaining = n_rows
-        whole = table if n_rows is None and not params else None
+        whole = table if n_rows is None else None
         limit = n_rows if predicate is None else None
         with closing(batches(database, relation, chosen, batch_size, params, whole, limit)) as frames:
             for frame in frames:
@@ -774,12 +775,10 @@ class SqlHome(_SqlEndpoint, Home):
         keep = None
         if request.incremental is not None:
             # Also filtered in Polars: exact semantics for every type, whatever the query could push down.
-            keep = new_rows_filter(request.incremental, frame.collect_schema(), where)
-            frame = only_new_rows(frame, request.incremental, where)
-        read_whole = whole if not params else None
+            frame, keep = only_new_rows(frame, request.incremental, where)
 
-        def pieces() -> Iterator[pl.DataFrame]:
-            for piece in batches(db, relation, columns, request.batch_size, params, read_whole):
+        def pieces() -> Generator[pl.DataFrame, None, None]:
+            for piece in batches(db, relation, columns, request.batch_size, params, whole):
                 yield piece if keep is None else piece.filter(keep)
 
         return frame, pieces
