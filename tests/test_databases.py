@@ -376,6 +376,34 @@ def test_sqlite_reads_declared_types_of_a_file_made_by_others(sqlite_db: Db) -> 
     assert back.row(2)[4] == decimal.Decimal("0.29") and back.row(2)[5] == "42"
 
 
+def test_sqlite_stores_dates_and_timestamps_as_the_text_the_driver_itself_writes(sqlite_db: Db) -> None:
+    # hygge formats them in Polars before the insert; files written before (by the driver) must read the same.
+    import adbc_driver_sqlite.dbapi as dbapi
+
+    moments = [
+        dt.datetime(2020, 1, 1, 1, 2, 3, 456789),
+        dt.datetime(1969, 12, 31, 23, 59, 59, 1),
+        dt.datetime(1900, 2, 28),
+        dt.datetime(2262, 4, 11, 23, 47, 16, 854775),
+        None,
+    ]
+    at = pl.Series(moments, dtype=pl.Datetime("us"))
+    frame = pl.DataFrame(
+        {
+            **{f"at_{unit}": at.dt.cast_time_unit(unit) for unit in ("ms", "us", "ns")},
+            "at_utc": at.dt.replace_time_zone("UTC"),
+            "day": pl.Series([dt.date(2020, 1, 1), dt.date(1, 1, 1), dt.date(9999, 12, 31), dt.date(1969, 12, 31), None]),
+        }
+    )
+    sqlite_db.write(frame, "ours")
+    with dbapi.connect(str(sqlite_db.database.files()[0]), autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.adbc_ingest("theirs", frame.to_arrow(), mode="create")
+    columns = ", ".join(frame.columns)
+    assert sqlite_db.rows(f"SELECT {columns} FROM ours") == sqlite_db.rows(f"SELECT {columns} FROM theirs")
+    assert sqlite_db.rows("SELECT at_us FROM ours LIMIT 1") == [("2020-01-01T01:02:03.456789",)]
+    assert_frame_equal(sqlite_db.read("ours"), frame)
+
+
 def test_sqlite_says_which_value_is_not_of_its_declared_type(sqlite_db: Db) -> None:
     sqlite_db.execute("CREATE TABLE bad (at TIMESTAMP)")
     sqlite_db.execute("INSERT INTO bad VALUES ('2025-11-01'), ('next tuesday')")
