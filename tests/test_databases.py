@@ -392,7 +392,9 @@ def test_sqlite_stores_dates_and_timestamps_as_the_text_the_driver_itself_writes
         {
             **{f"at_{unit}": at.dt.cast_time_unit(unit) for unit in ("ms", "us", "ns")},
             "at_utc": at.dt.replace_time_zone("UTC"),
-            "day": pl.Series([dt.date(2020, 1, 1), dt.date(1, 1, 1), dt.date(9999, 12, 31), dt.date(1969, 12, 31), None]),
+            "day": pl.Series(
+                [dt.date(2020, 1, 1), dt.date(1, 1, 1), dt.date(9999, 12, 31), dt.date(1969, 12, 31), None]
+            ),
         }
     )
     sqlite_db.write(frame, "ours")
@@ -559,6 +561,96 @@ def test_a_large_postgres_table_is_read_in_page_ranges_in_one_snapshot(
     rest = pl.concat([first, *batches])
     assert sorted(rest["id"].to_list()) == list(range(20_000))
     assert postgres_db.read("big").height == 20_001
+
+
+def test_a_large_sqlite_table_is_read_in_rowid_ranges_in_one_snapshot(
+    sqlite_db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every row exactly once across the ranges, and rows committed mid-read are not seen (one snapshot)."""
+    import hygge.connectors.sqlite as sqlite
+
+    monkeypatch.setattr(sqlite, "MIN_PARALLEL_ROWS", 2)
+    frame = pl.DataFrame({"id": range(20_000), "v": [f"value {i}" for i in range(20_000)]})
+    sqlite_db.write(frame, "big")
+    sqlite_db.execute("DELETE FROM big WHERE id % 7 = 3")  # rowids with gaps
+    kept = frame.filter(pl.col("id") % 7 != 3)
+    database = sqlite_db.database
+    with database.connect(create=False) as session:
+        parts = database.parts(session, database.table("big"))
+        assert parts is not None and len(parts.conditions) == sqlite.PARALLEL_READS
+        session.execute("ROLLBACK")
+
+    lazy = sqlite_db.home().read(ReadRequest(flow="t", source="big", batch_size=1000))
+    batches = lazy.collect_batches(chunk_size=1000)
+    first = next(batches)
+    sqlite_db.execute("INSERT INTO big VALUES (99999, 'late')")  # commits at once: WAL lets it
+    assert_frame_equal(pl.concat([first, *batches]).sort("id"), kept)
+    assert sqlite_db.read("big").height == kept.height + 1
+
+
+def test_sqlite_reads_in_one_query_while_another_connection_writes(
+    sqlite_db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts need a moment with no writer to begin in one state; a reader does not wait for one."""
+    import hygge.connectors.sqlite as sqlite
+
+    monkeypatch.setattr(sqlite, "MIN_PARALLEL_ROWS", 2)
+    sqlite_db.write(ORDERS, "orders")
+    database = sqlite_db.database
+    with database.connect(create=False) as writer, database.connect(create=False) as session:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("INSERT INTO orders VALUES (4, 1.0, 'uncommitted')")
+        assert database.parts(session, database.table("orders")) is None
+        assert_frame_equal(sqlite_db.read("orders", sort="id"), ORDERS)
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        ["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT) WITHOUT ROWID", "INSERT INTO t VALUES (1, 'a'), (2, 'b')"],
+        [
+            "CREATE TABLE base (x INTEGER)",
+            "INSERT INTO base VALUES (1), (2)",
+            "CREATE VIEW t AS SELECT x AS id FROM base",
+        ],
+        [
+            "CREATE TABLE t (rowid INTEGER, _rowid_ INTEGER, oid INTEGER, id INTEGER)",
+            "INSERT INTO t (id) VALUES (1), (2)",
+        ],
+    ],
+    ids=["without-rowid", "view", "rowid-hidden"],
+)
+def test_sqlite_tables_without_a_reachable_rowid_are_read_in_one_query(
+    sqlite_db: Db, monkeypatch: pytest.MonkeyPatch, statements: list[str]
+) -> None:
+    import hygge.connectors.sqlite as sqlite
+
+    monkeypatch.setattr(sqlite, "MIN_PARALLEL_ROWS", 0)
+    for statement in statements:
+        sqlite_db.execute(statement)
+    database = sqlite_db.database
+    with database.connect(create=False) as session:
+        assert database.parts(session, database.table("t")) is None
+    assert sqlite_db.read("t", sort="id")["id"].to_list() == [1, 2]
+
+
+def test_a_sqlite_table_with_a_column_named_rowid_is_split_on_its_real_rowid(
+    sqlite_db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hygge.connectors.sqlite as sqlite
+
+    monkeypatch.setattr(sqlite, "MIN_PARALLEL_ROWS", 2)
+    sqlite_db.execute("CREATE TABLE t (rowid TEXT, id INTEGER)")
+    sqlite_db.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+        "INSERT INTO t SELECT 'r' || i, i FROM n"
+    )
+    database = sqlite_db.database
+    with database.connect(create=False) as session:
+        parts = database.parts(session, database.table("t"))
+        assert parts is not None and all("_rowid_" in condition for condition in parts.conditions)
+        session.execute("ROLLBACK")
+    assert sorted(sqlite_db.read("t")["id"].to_list()) == list(range(1, 5001))
 
 
 def test_merge_keeps_the_last_duplicate_across_batches(db: Db) -> None:

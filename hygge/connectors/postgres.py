@@ -10,10 +10,9 @@ from __future__ import annotations
 import atexit
 import re
 import threading
-from collections.abc import Generator, Sequence
-from contextlib import ExitStack, suppress
+from contextlib import suppress
 from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote as url_quote
 from urllib.parse import urlsplit
 
@@ -25,6 +24,7 @@ from hygge.connectors.sql import (
     Column,
     Database,
     DatabaseError,
+    Parts,
     Session,
     SqlConnector,
     TableName,
@@ -34,10 +34,6 @@ from hygge.connectors.sql import (
 )
 from hygge.errors import FlowError
 from hygge.lazy import pl
-from hygge.prefetch import merged, prefetched
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 DEFAULT_PORT = 5432
 CONNECT_TIMEOUT_SECONDS = 10
@@ -245,26 +241,19 @@ class PostgresDatabase(Database):
 
     # reading
 
-    def stream(
-        self, sql: str, batch_size: int, params: Sequence[Any], table: TableName | None
-    ) -> Generator[pa.RecordBatch, None, None]:
-        """A large table whole: ranges of its pages on several connections sharing one exported snapshot, so
-        together they see exactly the rows one read would. Anything else: one connection."""
-        with self.connect(create=False) as session:
-            ranges = self._page_ranges(session, table) if table is not None else None
-            if ranges is None:
-                yield from prefetched(session.batches(sql, batch_size, params))
-                return
-            snapshot = session.rows("SELECT pg_export_snapshot()")[0][0]
-            with ExitStack() as parts:
-                readers = []
-                for condition in ranges:
-                    part = parts.enter_context(self.connect(create=False))
-                    part.execute(_REPEATABLE)
-                    part.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-                    readers.append(part.batches(f"{sql} WHERE {condition}", batch_size))
-                # the exporting transaction stays open until every part has read its range
-                yield from merged(readers)
+    def parts(self, session: Session, table: TableName) -> Parts | None:
+        """A large table: ranges of its pages on connections sharing the snapshot `session` exports."""
+        ranges = self._page_ranges(session, table)
+        if ranges is None:
+            return None
+        snapshot = session.rows("SELECT pg_export_snapshot()")[0][0]
+
+        def join(part: Session) -> None:
+            part.execute(_REPEATABLE)
+            part.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+
+        # the exporting transaction on `session` stays open until every part has read its range
+        return Parts(ranges, join)
 
     def _page_ranges(self, session: Session, table: TableName) -> list[str] | None:
         """WHERE conditions splitting `table` by pages (the last range open-ended), in a repeatable-read

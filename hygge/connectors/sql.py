@@ -13,8 +13,8 @@ import os
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -40,7 +40,7 @@ from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
 from hygge.faults import checkpoint
 from hygge.incremental import lower_bound, only_new_rows
 from hygge.lazy import pl
-from hygge.prefetch import prefetched
+from hygge.prefetch import merged, prefetched
 from hygge.redact import redact
 from hygge.schema import apply_schema_plan, plan_schema_change, type_label
 
@@ -55,6 +55,7 @@ __all__ = [
     "DatabaseError",
     "FileDatabase",
     "FileDatabaseSettings",
+    "Parts",
     "Session",
     "SqlConnector",
     "SqlHome",
@@ -135,6 +136,15 @@ class TableName:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A table read in parts at once, each on a connection of its own, together exactly the rows one read sees."""
+
+    conditions: list[str]  # WHERE conditions on the table: each row meets exactly one
+    join: Callable[[Session], None]  # puts a new part's session in the snapshot the parts share
+    joined: Callable[[], None] = lambda: None  # every part has joined
 
 
 @dataclass(frozen=True)
@@ -426,12 +436,35 @@ class Database(ABC):
             return value
         return None
 
+    def parts(self, session: Session, table: TableName) -> Parts | None:
+        """How to read all of `table` in parts at once, or None to read it in one query. May begin a
+        transaction on `session`, which stays open until the parts are read."""
+        return None
+
     def stream(
-        self, sql: str, batch_size: int, params: Sequence[Any], table: TableName | None
+        self,
+        select: Callable[[str], str],
+        relation: str,
+        batch_size: int,
+        params: Sequence[Any],
+        table: TableName | None,
     ) -> Generator[pa.RecordBatch, None, None]:
-        """The batches of `sql`, read ahead on a thread; `table` when `sql` selects all rows of that table."""
+        """The batches of `select(relation)`, read ahead on threads; `table` when `relation` is all of that table,
+        which may then be read in parts on connections of their own, all seeing the rows one query would."""
         with self.connect(create=False) as session:
-            yield from prefetched(session.batches(sql, batch_size, params))
+            parts = self.parts(session, table) if table is not None else None
+            if table is None or parts is None:
+                yield from prefetched(session.batches(select(relation), batch_size, params))
+                return
+            with ExitStack() as opened:
+                readers = []
+                for condition in parts.conditions:
+                    part = opened.enter_context(self.connect(create=False))
+                    parts.join(part)
+                    where = f"(SELECT * FROM {table.sql} WHERE {condition}) AS {quote('_hygge_part')}"
+                    readers.append(part.batches(select(where), batch_size))
+                parts.joined()
+                yield from merged(readers)
 
     def finish_batch(self, frame: pl.DataFrame) -> pl.DataFrame:
         """A batch as the driver returned it, before its columns are converted (SQLite drops a row here)."""
@@ -616,9 +649,13 @@ def batches(
 ) -> Generator[pl.DataFrame, None, None]:
     """The rows of `relation` as frames of the columns' types, read in batches on a connection of their own;
     `table` when `relation` is that whole table (a window's parameters make it a part: read as a query)."""
-    sql = database.select_sql(relation, columns, limit)
     convert = _Converter(columns)
-    with closing(database.stream(sql, batch_size, params, table if not params else None)) as fetched:
+
+    def select(source: str) -> str:
+        return database.select_sql(source, columns, limit)
+
+    whole = table if not params and limit is None else None
+    with closing(database.stream(select, relation, batch_size, params, whole)) as fetched:
         for batch in fetched:
             yield convert(database.finish_batch(pl.DataFrame(batch)))
 

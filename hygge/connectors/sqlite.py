@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from contextlib import closing
 from functools import cache
+from itertools import pairwise
 from typing import Any, ClassVar, Literal
 
 from hygge.connectors.sql import (
@@ -20,6 +21,7 @@ from hygge.connectors.sql import (
     DatabaseError,
     FileDatabase,
     FileDatabaseSettings,
+    Parts,
     Session,
     SqlConnector,
     TableName,
@@ -37,6 +39,12 @@ EXACT_DIGITS = 15
 SAMPLE_ROWS = 1000
 # How long a writer waits for another (each flow writes in one transaction).
 BUSY_TIMEOUT_MS = 600_000
+# A table of this many rowids is read in PARALLEL_READS rowid ranges at once, on connections of their own:
+# SQLite steps through rows on one core per connection (bench/, 10M rows: see README).
+PARALLEL_READS = 2
+MIN_PARALLEL_ROWS = 500_000
+# Names that reach a rowid table's rowid unless a column of that name hides it.
+_ROWID_NAMES = ("rowid", "_rowid_", "oid")
 
 
 @cache
@@ -220,6 +228,44 @@ class SqliteDatabase(FileDatabase):
         return [row[0] for row in rows]
 
     # reading
+
+    def parts(self, session: Session, table: TableName) -> Parts | None:
+        """A large rowid table: ranges of rowids, each on its own connection. `session` takes the write lock
+        while the parts begin reading, so no commit comes between them and all see one state of the file; it
+        does not wait for a writer to get it (the table is then read in one query)."""
+        names = {c.name.lower() for c in self.columns(session, table) or []}
+        rowid = next((name for name in _ROWID_NAMES if name not in names), None)
+        if rowid is None or not self._lock_now(session):
+            return None
+        try:
+            low, high = session.rows(f"SELECT min({rowid}), max({rowid}) FROM {table.sql}")[0]
+        except DatabaseError:  # a view, or a table without rowid
+            low = high = None
+        if low is None or high - low < MIN_PARALLEL_ROWS:
+            session.execute("ROLLBACK")
+            return None
+        cuts = [low + (high - low) * i // PARALLEL_READS for i in range(1, PARALLEL_READS)]
+        bounds = [[f"{rowid} < {cuts[0]}"]]
+        bounds += [[f"{rowid} >= {lo}", f"{rowid} < {hi}"] for lo, hi in pairwise(cuts)]
+        bounds.append([f"{rowid} >= {cuts[-1]}"])
+        conditions = [" AND ".join(b) for b in bounds]
+
+        def join(part: Session) -> None:
+            part.execute("BEGIN")
+            part.rows(f"SELECT 1 FROM {table.sql} LIMIT 1")  # the part's snapshot (WAL) or shared lock begins
+
+        return Parts(conditions, join, joined=lambda: session.execute("ROLLBACK"))
+
+    def _lock_now(self, session: Session) -> bool:
+        """Take the write lock if no one holds it (a read-only file: no one can write, nor can we)."""
+        session.execute("PRAGMA busy_timeout = 0")
+        try:
+            session.execute("BEGIN IMMEDIATE")
+        except DatabaseError:
+            return False
+        finally:
+            session.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return True
 
     def readable(self, session: Session, relation: str, columns: list[Column]) -> list[Column]:
         untyped = [c for c in columns if not c.declared]
