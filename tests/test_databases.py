@@ -406,6 +406,19 @@ def test_sqlite_stores_dates_and_timestamps_as_the_text_the_driver_itself_writes
     assert_frame_equal(sqlite_db.read("ours"), frame)
 
 
+def test_sqlite_stores_decimals_as_the_numbers_their_text_would_become(sqlite_db: Db) -> None:
+    # hygge binds decimals of up to 15 digits as doubles; SQLite made the same number (or integer) of their text.
+    values = ["0", "0.29", "-0.01", "12.50", "1.00", "99999999.99", "-99999999.99", "0.07", "1234567.89", None]
+    frame = pl.DataFrame({"price": pl.Series(values).cast(pl.Decimal(10, 2))})
+    sqlite_db.write(frame, "ours")
+    sqlite_db.execute("CREATE TABLE theirs (price DECIMAL(10,2))")
+    for value in values:
+        sqlite_db.execute(f"INSERT INTO theirs VALUES ({'NULL' if value is None else repr(value)})")
+    stored = "SELECT price, typeof(price) FROM {} ORDER BY rowid"
+    assert sqlite_db.rows(stored.format("ours")) == sqlite_db.rows(stored.format("theirs"))
+    assert_frame_equal(sqlite_db.read("ours"), frame)
+
+
 def test_sqlite_says_which_value_is_not_of_its_declared_type(sqlite_db: Db) -> None:
     sqlite_db.execute("CREATE TABLE bad (at TIMESTAMP)")
     sqlite_db.execute("INSERT INTO bad VALUES ('2025-11-01'), ('next tuesday')")
@@ -667,21 +680,25 @@ def test_merge_keeps_the_last_duplicate_across_batches(db: Db) -> None:
 
 
 @pytest.mark.parametrize(("setting", "mode"), [(None, "wal"), ("wal", "wal"), ("delete", "delete")])
-def test_a_new_sqlite_file_gets_the_journal_mode_asked_for(tmp_path: Path, setting: str | None, mode: str) -> None:
+def test_a_new_sqlite_file_gets_the_journal_mode_asked_for_and_large_pages(
+    tmp_path: Path, setting: str | None, mode: str
+) -> None:
     settings = {"path": "data/new.sqlite", **({"journal_mode": setting} if setting else {})}
     db = Db("sqlite", tmp_path, settings)
     db.write(ORDERS, "orders")
     assert db.rows("PRAGMA journal_mode") == [(mode,)]
+    assert db.rows("PRAGMA page_size") == [(16_384,)]
     assert db.read("orders", sort="id").height == ORDERS.height
 
 
-def test_an_existing_sqlite_file_keeps_its_journal_mode(tmp_path: Path) -> None:
+def test_an_existing_sqlite_file_keeps_its_journal_mode_and_page_size(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     with sqlite3.connect(tmp_path / "data" / "theirs.sqlite") as conn:
         conn.execute("CREATE TABLE other (x INTEGER)")
     db = Db("sqlite", tmp_path, {"path": "data/theirs.sqlite", "journal_mode": "wal"})
     db.write(ORDERS, "orders")
     assert db.rows("PRAGMA journal_mode") == [("delete",)]
+    assert db.rows("PRAGMA page_size") == [(4096,)]
 
 
 def test_an_unknown_sqlite_journal_mode_is_refused(tmp_path: Path) -> None:
