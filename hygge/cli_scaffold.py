@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
         name="new",
         help="Add one flow, home or store file from a template.",
         no_args_is_help=True,
+        rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     new_app.command("flow")(new_flow)
