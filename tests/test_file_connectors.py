@@ -96,6 +96,14 @@ def test_read_folder_of_parts_ignores_hidden_files(fmt: str, tmp_path: Path, lak
     assert_frame_equal(read(fmt, tmp_path), pl.concat([FIRST, SECOND]))
 
 
+def test_parts_named_with_spaces_percent_hash_and_glob_characters_are_read_as_named(
+    fmt: str, tmp_path: Path, lake: Path
+) -> None:
+    write_file(fmt, lake / "orders" / f"a b%20#1 [x]*ø.{fmt}", FIRST)
+    write_file(fmt, lake / "orders" / f"b?.{fmt}", SECOND)
+    assert_frame_equal(read(fmt, tmp_path).sort("id"), pl.concat([FIRST, SECOND]))
+
+
 def test_read_folder_parts_with_differing_columns(fmt: str, tmp_path: Path, lake: Path) -> None:
     write_file(fmt, lake / "orders" / f"a.{fmt}", FIRST)
     write_file(fmt, lake / "orders" / f"b.{fmt}", SECOND.with_columns(note=pl.lit("new")))

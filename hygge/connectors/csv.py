@@ -27,6 +27,7 @@ class CsvFormat(FileFormat[CsvSettings]):
     def scan(self, path: Path, settings: CsvSettings) -> pl.LazyFrame:
         return pl.scan_csv(
             path,
+            glob=False,  # a file hygge listed, whose name may hold `[` or `*`
             separator=settings.separator,
             has_header=settings.has_header,
             encoding=settings.encoding,

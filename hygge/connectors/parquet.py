@@ -27,7 +27,7 @@ class ParquetFormat(FileFormat[ParquetSettings]):
 
     def scan(self, path: Path, settings: ParquetSettings) -> pl.LazyFrame:
         os.environ.setdefault(*PREFETCH_BUDGET)  # read by Polars when the scan runs
-        return pl.scan_parquet(path)
+        return pl.scan_parquet(path, glob=False)  # a file hygge listed, whose name may hold `[` or `*`
 
     def split(self, path: Path, settings: ParquetSettings, rows: int) -> Iterator[pl.LazyFrame]:
         """Whole row groups, as many as make `rows` rows: Polars reads only the row groups a slice covers."""
