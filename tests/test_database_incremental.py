@@ -25,7 +25,7 @@ CURSORS = {
 def test_rows_past_the_watermark_for_every_cursor_type(db: Db, cursor: str) -> None:
     frame = pl.DataFrame({"id": [1, 2, 3, 4], "c": CURSORS[cursor]})
     db.write(frame, "events")
-    after = db.read("events")["c"][1]  # the watermark as a target would report it: the second row's value
+    after = db.read("events", sort="id")["c"][1]  # the watermark as a target would report it: the second row's value
     got = db.read("events", sort="id", incremental=Incremental(cursor="c", after=after))
     assert got["id"].to_list() == [3, 4]
     none = db.read("events", incremental=Incremental(cursor="c", after=db.read("events")["c"].max()))
