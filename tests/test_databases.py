@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from hygge.connectors import get_connector
 from hygge.connectors.base import Cancelled, Incremental, ReadRequest, WriteRequest
-from hygge.connectors.sql import STAGE_PREFIX, DatabaseError, quote, split_name
+from hygge.connectors.sql import PARALLEL_READS, STAGE_PREFIX, DatabaseError, quote, split_name
 from hygge.errors import FlowError, MissingDriverError
 
 ORDERS = pl.DataFrame({"id": [1, 2, 3], "amount": [10.5, 20.0, 7.25], "status": ["paid", "new", "paid"]})
@@ -552,6 +552,15 @@ def test_importing_hygge_and_its_connectors_imports_no_driver() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def _read_while_a_row_arrives(db: Db, table: str) -> pl.DataFrame:
+    """All of `table` read in batches, with a row (id 99999) committed after the first batch arrived."""
+    lazy = db.home().read(ReadRequest(flow="t", source=db.name(table), batch_size=1000))
+    batches = lazy.collect_batches(chunk_size=1000)
+    first = next(batches)
+    db.execute(f"INSERT INTO {db.sql_name(table)} VALUES (99999, 'late')")
+    return pl.concat([first, *batches])
+
+
 def test_a_large_postgres_table_is_read_in_page_ranges_in_one_snapshot(
     postgres_db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -565,13 +574,9 @@ def test_a_large_postgres_table_is_read_in_page_ranges_in_one_snapshot(
     assert isinstance(database, postgres.PostgresDatabase)
     with database.connect(create=False) as session:
         ranges = database._page_ranges(session, database.table(postgres_db.name("big")))
-    assert ranges is not None and len(ranges) == postgres.PARALLEL_READS
+    assert ranges is not None and len(ranges) == PARALLEL_READS
 
-    lazy = postgres_db.home().read(ReadRequest(flow="t", source=postgres_db.name("big"), batch_size=1000))
-    batches = lazy.collect_batches(chunk_size=1000)
-    first = next(batches)
-    postgres_db.execute(f"INSERT INTO {postgres_db.sql_name('big')} VALUES (99999, 'late')")
-    rest = pl.concat([first, *batches])
+    rest = _read_while_a_row_arrives(postgres_db, "big")
     assert sorted(rest["id"].to_list()) == list(range(20_000))
     assert postgres_db.read("big").height == 20_001
 
@@ -590,14 +595,11 @@ def test_a_large_sqlite_table_is_read_in_rowid_ranges_in_one_snapshot(
     database = sqlite_db.database
     with database.connect(create=False) as session:
         parts = database.parts(session, database.table("big"))
-        assert parts is not None and len(parts.conditions) == sqlite.PARALLEL_READS
+        assert parts is not None and len(parts.conditions) == PARALLEL_READS
         session.execute("ROLLBACK")
 
-    lazy = sqlite_db.home().read(ReadRequest(flow="t", source="big", batch_size=1000))
-    batches = lazy.collect_batches(chunk_size=1000)
-    first = next(batches)
-    sqlite_db.execute("INSERT INTO big VALUES (99999, 'late')")  # commits at once: WAL lets it
-    assert_frame_equal(pl.concat([first, *batches]).sort("id"), kept)
+    # the late row commits at once: WAL lets it
+    assert_frame_equal(_read_while_a_row_arrives(sqlite_db, "big").sort("id"), kept)
     assert sqlite_db.read("big").height == kept.height + 1
 
 

@@ -31,6 +31,7 @@ from hygge.connectors.sql import (
     import_driver,
     inner_type,
     is_nested,
+    range_conditions,
 )
 from hygge.errors import FlowError
 from hygge.lazy import pl
@@ -39,7 +40,6 @@ DEFAULT_PORT = 5432
 CONNECT_TIMEOUT_SECONDS = 10
 # A table this large (100 MB of 8 kB pages) is read over PARALLEL_READS connections at once, each a range of its
 # pages, all in one snapshot: the server scans and sends on every core (bench/, 10M rows: see README).
-PARALLEL_READS = 2
 MIN_PARALLEL_PAGES = 12_800
 _REPEATABLE = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 # PostgreSQL's numeric without a declared precision holds any number; hygge reads it with a wide scale.
@@ -272,12 +272,7 @@ class PostgresDatabase(Database):
         pages = int(found[0][0]) if found else 0
         if pages < MIN_PARALLEL_PAGES:
             return None
-        cuts = [pages * i // PARALLEL_READS for i in range(1, PARALLEL_READS)]
-        lows, highs = [0, *cuts], [*cuts, None]
-        return [
-            f"ctid >= '({low},0)'::tid" + (f" AND ctid < '({high},0)'::tid" if high is not None else "")
-            for low, high in zip(lows, highs, strict=True)
-        ]
+        return range_conditions(0, pages, lambda op, page: f"ctid {op} '({page},0)'::tid")
 
 
 def _close_kept() -> None:

@@ -55,6 +55,7 @@ __all__ = [
     "DatabaseError",
     "FileDatabase",
     "FileDatabaseSettings",
+    "PARALLEL_READS",
     "Parts",
     "Session",
     "SqlConnector",
@@ -136,6 +137,21 @@ class TableName:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"
+
+
+# Connections a large table is read over at once (Database.parts): one per core of the machines hygge is measured on.
+PARALLEL_READS = 2
+
+
+def range_conditions(low: int, high: int, bound: Callable[[str, int], str]) -> list[str]:
+    """PARALLEL_READS WHERE conditions splitting `low`..`high` evenly, the first and last open-ended, so together
+    they take every row once; `bound(">=" or "<", cut)` spells one bound."""
+    cuts = [low + (high - low) * i // PARALLEL_READS for i in range(1, PARALLEL_READS)]
+    lows, highs = [None, *cuts], [*cuts, None]
+    return [
+        " AND ".join([*([bound(">=", lo)] if lo is not None else []), *([bound("<", hi)] if hi is not None else [])])
+        for lo, hi in zip(lows, highs, strict=True)
+    ]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import re
 from collections.abc import Sequence
 from contextlib import closing
 from functools import cache
-from itertools import pairwise
 from typing import Any, ClassVar, Literal
 
 from hygge.connectors.sql import (
@@ -28,6 +27,7 @@ from hygge.connectors.sql import (
     import_driver,
     is_nested,
     quote,
+    range_conditions,
 )
 from hygge.errors import FlowError
 from hygge.lazy import pl
@@ -45,7 +45,6 @@ BUSY_TIMEOUT_MS = 600_000
 PAGE_SIZE = 16_384
 # A table of this many rowids is read in PARALLEL_READS rowid ranges at once, on connections of their own:
 # SQLite steps through rows on one core per connection (bench/, 10M rows: see README).
-PARALLEL_READS = 2
 MIN_PARALLEL_ROWS = 500_000
 # Names that reach a rowid table's rowid unless a column of that name hides it.
 _ROWID_NAMES = ("rowid", "_rowid_", "oid")
@@ -254,11 +253,7 @@ class SqliteDatabase(FileDatabase):
         if low is None or high - low < MIN_PARALLEL_ROWS:
             session.execute("ROLLBACK")
             return None
-        cuts = [low + (high - low) * i // PARALLEL_READS for i in range(1, PARALLEL_READS)]
-        bounds = [[f"{rowid} < {cuts[0]}"]]
-        bounds += [[f"{rowid} >= {lo}", f"{rowid} < {hi}"] for lo, hi in pairwise(cuts)]
-        bounds.append([f"{rowid} >= {cuts[-1]}"])
-        conditions = [" AND ".join(b) for b in bounds]
+        conditions = range_conditions(low, high, lambda op, cut: f"{rowid} {op} {cut}")
 
         def join(part: Session) -> None:
             part.execute("BEGIN")
