@@ -298,6 +298,10 @@ __import__("hygge.cli_scaffold").cli_scaffold.register(app)  # init, new, upgrad
 def main() -> None:
     import signal
 
+    from hygge.memory import bound_allocators
+
+    bound_allocators()  # drivers' large buffers go back to the system when freed: memory stays bounded
+
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
