@@ -28,14 +28,14 @@ def bound_allocators() -> None:
         _glibc_mmap_threshold(MMAP_THRESHOLD)
 
 
-def _glibc_mmap_threshold(size: int) -> bool:
-    """Map allocations of `size` bytes and more on their own; False where the C library has no mallopt (musl)."""
+def _glibc_mmap_threshold(size: int) -> None:
+    """Map allocations of `size` bytes and more on their own (nothing where the C library has no mallopt: musl)."""
     import ctypes
 
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
     except (OSError, AttributeError):
-        return False
+        return
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, size))
+    mallopt(_M_MMAP_THRESHOLD, size)

@@ -147,11 +147,13 @@ def range_conditions(low: int, high: int, bound: Callable[[str, int], str]) -> l
     """PARALLEL_READS WHERE conditions splitting `low`..`high` evenly, the first and last open-ended, so together
     they take every row once; `bound(">=" or "<", cut)` spells one bound."""
     cuts = [low + (high - low) * i // PARALLEL_READS for i in range(1, PARALLEL_READS)]
-    lows, highs = [None, *cuts], [*cuts, None]
-    return [
-        " AND ".join([*([bound(">=", lo)] if lo is not None else []), *([bound("<", hi)] if hi is not None else [])])
-        for lo, hi in zip(lows, highs, strict=True)
-    ]
+    conditions = []
+    for i in range(PARALLEL_READS):
+        bounds = [bound(">=", cuts[i - 1])] if i > 0 else []
+        if i < len(cuts):
+            bounds.append(bound("<", cuts[i]))
+        conditions.append(" AND ".join(bounds))
+    return conditions
 
 
 @dataclass(frozen=True)
