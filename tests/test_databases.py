@@ -419,6 +419,81 @@ def test_sqlite_stores_decimals_as_the_numbers_their_text_would_become(sqlite_db
     assert_frame_equal(sqlite_db.read("ours"), frame)
 
 
+# Values near each fixed-width timestamp shape: other widths, separators, zones, out-of-range fields.
+ODD_MOMENTS = [
+    "2024-01-01 12:00:00.123456",
+    "2024-01-01T12:00:00.123456",
+    "2024-01-01 12:00:00.123",
+    "2024-01-01 12:00:00.123456789",
+    "2024-01-01 12:00:00",
+    "2024-01-01 12:00",
+    "2024-01-01",
+    "2024-01-01 12:00:00.12345",
+    "2024-01-01 12:00:00.1234567",
+    "2024-01-01 12:00:00.09",
+    "2024-01-01 12:00:00.000000+02:00",
+    "2024-01-01 12:00:00+0200",
+    "2024-01-01 12:00:00.000000Z",
+    "2024-01-01 12:00:00,000000",
+    "2024/01/01 12:00:00.000000",
+    "2024-01-01x12:00:00.000000",
+    "2024-01-01 12-00-00.000000",
+    "2024-01-01 12:00:00.00000a",
+    "2024-01-01 12:00:00.-12345",
+    "2024-01-01 12:00:00.000000 ",
+    " 2024-01-01 12:00:00.000000",
+    "2024-02-30 12:00:00.000000",
+    "2024-13-01 12:00:00.000000",
+    "2024-01-01 24:00:00.000000",
+    "2024-01-01 12:60:00.000000",
+    "2024-01-01 23:59:60.000000",
+    "1969-12-31 23:59:59.999999",
+    "0001-01-01 00:00:00.000000",
+    "9999-12-31T23:59:59.999999",
+]
+
+
+@pytest.mark.parametrize("dtype", [pl.Datetime(u, z) for u in ("ms", "us", "ns") for z in (None, "UTC")], ids=str)
+def test_fixed_width_timestamp_formats_read_only_what_every_format_reads_the_same(dtype: pl.Datetime) -> None:
+    # hygge parses with a fixed-width format where the first value has one (several times faster); a value it
+    # reads must read the same as with every format, or speed would cost a value (those it cannot read are
+    # parsed again with every format).
+    from hygge.connectors.sql import _FIXED_FORMATS, _parse_as, _parse_datetime
+
+    # Behind a run of ordinary values, as in a batch.
+    text = pl.DataFrame({"at": ["2024-05-05 01:02:03.456789"] * 20 + ODD_MOMENTS})
+    every = text.select(_parse_datetime(pl.col("at"), dtype)).to_series().to_physical()
+    read_by_some = set()
+    for fmt in _FIXED_FORMATS:
+        fixed = text.select(_parse_as(pl.col("at"), dtype, fmt)).to_series().to_physical()
+        for value, got, want in zip(text["at"], fixed, every, strict=True):
+            if got is not None:
+                assert got == want, f"{value!r} as {fmt}"
+                read_by_some.add(value)
+    assert {m for m in ODD_MOMENTS[:5]} <= read_by_some  # the shapes they are for
+
+
+def test_sqlite_timestamps_of_another_shape_later_in_a_column_read_exactly(sqlite_db: Db) -> None:
+    # The first value picks a fixed-width format; a later batch, or a later row of the same batch, written
+    # another way must read as what it says ('...:00.09' is 90 ms, not 9 us), never as null.
+    sqlite_db.execute("CREATE TABLE mixed (id INTEGER, at TIMESTAMP)")
+    written = ["2025-01-01T10:00:00.123456", "2025-01-01 10:00:00.500000", "2025-01-02 11:30:00.09", "2025-01-03"]
+    written += ["2025-01-04T05:06:07.123456", None, "2025-01-05T05:06:07", "2025-01-06 05:06:07.1234567"]
+    values = ", ".join(f"({i}, {'NULL' if v is None else repr(v)})" for i, v in enumerate(written))
+    sqlite_db.execute(f"INSERT INTO mixed VALUES {values}")
+    got = sqlite_db.read("mixed", sort="id", batch_size=3)
+    assert got["at"].to_list() == [
+        dt.datetime(2025, 1, 1, 10, 0, 0, 123456),
+        dt.datetime(2025, 1, 1, 10, 0, 0, 500000),
+        dt.datetime(2025, 1, 2, 11, 30, 0, 90000),
+        dt.datetime(2025, 1, 3),
+        dt.datetime(2025, 1, 4, 5, 6, 7, 123456),
+        None,
+        dt.datetime(2025, 1, 5, 5, 6, 7),
+        dt.datetime(2025, 1, 6, 5, 6, 7, 123456),
+    ]
+
+
 def test_sqlite_says_which_value_is_not_of_its_declared_type(sqlite_db: Db) -> None:
     sqlite_db.execute("CREATE TABLE bad (at TIMESTAMP)")
     sqlite_db.execute("INSERT INTO bad VALUES ('2025-11-01'), ('next tuesday')")
