@@ -474,24 +474,60 @@ def test_fixed_width_timestamp_formats_read_only_what_every_format_reads_the_sam
 
 
 def test_sqlite_timestamps_of_another_shape_later_in_a_column_read_exactly(sqlite_db: Db) -> None:
-    # The first value picks a fixed-width format; a later batch, or a later row of the same batch, written
-    # another way must read as what it says ('...:00.09' is 90 ms, not 9 us), never as null.
+    # The first batch picks a fixed-width format; later rows written another way, among rows it reads, must read
+    # as what they say ('...:00.09' is 90 ms, not 9 us), never as null, and each in its own row.
     sqlite_db.execute("CREATE TABLE mixed (id INTEGER, at TIMESTAMP)")
-    written = ["2025-01-01T10:00:00.123456", "2025-01-01 10:00:00.500000", "2025-01-02 11:30:00.09", "2025-01-03"]
-    written += ["2025-01-04T05:06:07.123456", None, "2025-01-05T05:06:07", "2025-01-06 05:06:07.1234567"]
+    written = ["2025-01-01T10:00:00.123456", "2025-01-01T10:00:00.500000", "2025-01-01T11:00:00.000001"]
+    written += ["2025-01-02 11:30:00.09", "2025-01-04T05:06:07.123456", "2025-01-03"]
+    written += [None, "2025-01-05T05:06:07", "2025-01-06 05:06:07.1234567"]
     values = ", ".join(f"({i}, {'NULL' if v is None else repr(v)})" for i, v in enumerate(written))
     sqlite_db.execute(f"INSERT INTO mixed VALUES {values}")
     got = sqlite_db.read("mixed", sort="id", batch_size=3)
     assert got["at"].to_list() == [
         dt.datetime(2025, 1, 1, 10, 0, 0, 123456),
         dt.datetime(2025, 1, 1, 10, 0, 0, 500000),
+        dt.datetime(2025, 1, 1, 11, 0, 0, 1),
         dt.datetime(2025, 1, 2, 11, 30, 0, 90000),
-        dt.datetime(2025, 1, 3),
         dt.datetime(2025, 1, 4, 5, 6, 7, 123456),
+        dt.datetime(2025, 1, 3),
         None,
         dt.datetime(2025, 1, 5, 5, 6, 7),
         dt.datetime(2025, 1, 6, 5, 6, 7, 123456),
     ]
+
+
+def test_the_format_chosen_reads_all_of_the_first_values() -> None:
+    # One whole second without a fraction among the first values (Python's isoformat) takes the flexible format.
+    from hygge.connectors.sql import _likely_format
+
+    fractions = [f"2024-01-01T10:00:{i % 60:02}.{i:06}" for i in range(1, 150)]
+    assert _likely_format(pl.Series(fractions), pl.Datetime("us")) == "%Y-%m-%dT%H:%M:%S.%6f"
+    assert _likely_format(pl.Series([None, *fractions]), pl.Datetime("us")) == "%Y-%m-%dT%H:%M:%S.%6f"
+    mixed = [*fractions[:50], "2024-01-01T10:00:00", *fractions[50:]]
+    assert _likely_format(pl.Series(mixed), pl.Datetime("us")) == "%Y-%m-%d %H:%M:%S%.f"
+    assert _likely_format(pl.Series(["2024-01-01 10:00:00+02:00"]), pl.Datetime("us", "UTC")) == (
+        "%Y-%m-%d %H:%M:%S%.f%#z"
+    )
+
+
+def test_sqlite_timestamps_written_by_python_read_exactly(sqlite_db: Db) -> None:
+    # Python's sqlite3 writes datetimes as isoformat(" "), which leaves out the fraction of a whole second: such
+    # values after the first ones are read again on their own, the rest of their batch as it was.
+    moments = [
+        dt.datetime(2025, 1, 1) + dt.timedelta(seconds=i, microseconds=1 + (i * 7919) % 999_999) for i in range(300)
+    ]
+    moments[150] = moments[150].replace(microsecond=0)
+    moments[299] = moments[299].replace(microsecond=0)
+    path = sqlite_db.root / "data" / "test.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE made_by_python (id INTEGER, at TIMESTAMP)")
+        connection.executemany(
+            "INSERT INTO made_by_python VALUES (?, ?)", [(i, m.isoformat(" ")) for i, m in enumerate(moments)]
+        )
+    assert sqlite_db.rows("SELECT at FROM made_by_python WHERE id = 150") == [("2025-01-01 00:02:30",)]
+    got = sqlite_db.read("made_by_python", sort="id", batch_size=200)
+    assert got["at"].to_list() == moments
 
 
 def test_sqlite_says_which_value_is_not_of_its_declared_type(sqlite_db: Db) -> None:

@@ -80,6 +80,8 @@ _ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z")
 _FIXED_FORMATS = tuple(
     f"%Y-%m-%d{sep}%H:%M:%S{fraction}" for sep in ("T", " ") for fraction in (".%6f", ".%3f", ".%9f", "")
 )
+# How many of a batch's first timestamps choose the format it is parsed with.
+LIKELY_FORMAT_SAMPLE = 100
 _NAME_PART = re.compile(r'"((?:[^"]|"")*)"|([^.]*)')
 
 
@@ -593,8 +595,9 @@ def _parse_as(column: pl.Expr, dtype: pl.Datetime, fmt: str) -> pl.Expr:
 
 
 def _likely_format(values: pl.Series, dtype: pl.Datetime) -> str | None:
-    """The format the first value is written in: a column is nearly always written one way."""
-    sample = values.drop_nulls().head(1)
+    """The first format that reads all of the first values (a column is nearly always written one way): a
+    fixed-width one where it can, so a column whose whole seconds carry no fraction takes the flexible one."""
+    sample = values.drop_nulls().head(LIKELY_FORMAT_SAMPLE)
     zoned = _ZONED_FORMATS if dtype.time_zone else ()
     for fmt in (*zoned, *_FIXED_FORMATS, *_DATETIME_FORMATS) if sample.len() else ():
         if pl.select(_parse_as(pl.lit(sample), dtype, fmt)).to_series().null_count() == 0:
@@ -617,8 +620,8 @@ def _text_parser(column: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
 class _Converter:
     """Turns the driver's batches into the columns' Polars types (planned from the first batch, then reused).
 
-    Timestamps read as text are parsed with the one format the first value shows; a batch holding another
-    format is parsed again with every format, so speed never costs a value.
+    Timestamps read as text are parsed with the one format the first value shows; values written another way
+    are parsed again with every format, so speed never costs a value.
     """
 
     columns: Sequence[Column]
@@ -656,9 +659,14 @@ class _Converter:
         for name, dtype in self.parsed.items():
             if frame[name].null_count() == converted[name].null_count():
                 continue  # every value parsed: the common case, decided without a row-wise comparison
-            if name in self.thorough:
-                converted = converted.with_columns(frame.select(self.thorough[name]).to_series())
             unreadable = frame[name].is_not_null() & converted[name].is_null()
+            if name in self.thorough:
+                # Only the values the one format missed are parsed again, with every format: a column written
+                # by Python's isoformat drops the fraction from whole seconds, one value in a million or so.
+                again = frame.filter(unreadable).select(self.thorough[name]).to_series()
+                rows = unreadable.arg_true()
+                converted = converted.with_columns(converted[name].clone().scatter(rows, again))
+                unreadable = frame[name].is_not_null() & converted[name].is_null()
             if unreadable.any():
                 value = frame[name].filter(unreadable)[0]
                 raise FlowError(f"column '{name}' holds {value!r}, which is not a {type_label(dtype)}")
