@@ -76,7 +76,7 @@ _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 _ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z")
 # The fixed-width shapes most tools write (hygge writes the 'T' ones): Polars parses these with its own fast
 # reader, several times faster than the variable-width formats above, and reads every value it accepts exactly as
-# they would; a value of another shape reads as null, and its batch is parsed again with every format.
+# they would; a value of another shape reads as null there and is parsed again, on its own, with every format.
 _FIXED_FORMATS = tuple(
     f"%Y-%m-%d{sep}%H:%M:%S{fraction}" for sep in ("T", " ") for fraction in (".%6f", ".%3f", ".%9f", "")
 )
@@ -620,8 +620,8 @@ def _text_parser(column: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
 class _Converter:
     """Turns the driver's batches into the columns' Polars types (planned from the first batch, then reused).
 
-    Timestamps read as text are parsed with the one format the first value shows; values written another way
-    are parsed again with every format, so speed never costs a value.
+    Timestamps read as text are parsed with the one format the first batch's first values show; values written
+    another way are parsed again with every format, so speed never costs a value.
     """
 
     columns: Sequence[Column]
