@@ -453,16 +453,23 @@ ODD_MOMENTS = [
 ]
 
 
+def _every_format(column: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    """Each value as the first of the variable-width formats that reads it: what hygge reads a value as."""
+    from hygge.connectors.sql import _formats, _parse_as
+
+    return pl.coalesce([_parse_as(column, dtype, fmt) for fmt in _formats(dtype)])
+
+
 @pytest.mark.parametrize("dtype", [pl.Datetime(u, z) for u in ("ms", "us", "ns") for z in (None, "UTC")], ids=str)
 def test_fixed_width_timestamp_formats_read_only_what_every_format_reads_the_same(dtype: pl.Datetime) -> None:
     # hygge parses with a fixed-width format where the first value has one (several times faster); a value it
     # reads must read the same as with every format, or speed would cost a value (those it cannot read are
     # parsed again with every format).
-    from hygge.connectors.sql import _FIXED_FORMATS, _parse_as, _parse_datetime
+    from hygge.connectors.sql import _FIXED_FORMATS, _parse_as
 
     # Behind a run of ordinary values, as in a batch.
     text = pl.DataFrame({"at": ["2024-05-05 01:02:03.456789"] * 20 + ODD_MOMENTS})
-    every = text.select(_parse_datetime(pl.col("at"), dtype)).to_series().to_physical()
+    every = text.select(_every_format(pl.col("at"), dtype)).to_series().to_physical()
     read_by_some = set()
     for fmt in _FIXED_FORMATS:
         fixed = text.select(_parse_as(pl.col("at"), dtype, fmt)).to_series().to_physical()
@@ -471,6 +478,51 @@ def test_fixed_width_timestamp_formats_read_only_what_every_format_reads_the_sam
                 assert got == want, f"{value!r} as {fmt}"
                 read_by_some.add(value)
     assert {m for m in ODD_MOMENTS[:5]} <= read_by_some  # the shapes they are for
+
+
+@pytest.mark.parametrize("dtype", [pl.Datetime("us"), pl.Datetime("ns", "UTC")], ids=str)
+def test_values_a_format_missed_read_as_the_first_other_format_that_reads_them(dtype: pl.Datetime) -> None:
+    # The formats are tried one after another on what is still missing, not all at once on every missed value;
+    # each value must still read as it would with every format at once, in its own row.
+    from hygge.connectors.sql import _FIXED_FORMATS, _formats, _parse_as, _parse_missed
+
+    shapes = [*ODD_MOMENTS, "2024-03-04 05:06", "2024-03-04", "2024-03-04T05:06:07.5", "2024-03-04 05:06+02:00"]
+    shapes += ["2024-03-04 05:06:07.25-01:30", "2024-03-04T05:06:07Z", None, "no date"]
+    text = pl.Series("at", [v for i, shape in enumerate(shapes) for v in (f"2024-05-05T01:02:03.{i:06}", shape)])
+    for first in (_FIXED_FORMATS[0], _formats(dtype)[-1]):
+        parsed = pl.select(_parse_as(pl.lit(text), dtype, first)).to_series()
+        got = _parse_missed(text, parsed, dtype)
+        want = pl.select(pl.coalesce(_parse_as(pl.lit(text), dtype, first), _every_format(pl.lit(text), dtype)))
+        assert got.to_physical().to_list() == want.to_series().to_physical().to_list(), first
+        utc = dtype.time_zone is not None
+        zoned = [
+            dt.datetime(2024, 3, 4, 3, 6),
+            dt.datetime(2024, 3, 4, 6, 36, 7, 250000),
+            dt.datetime(2024, 3, 4, 5, 6, 7),
+        ]
+        assert got.dt.replace_time_zone(None).to_list()[-15::2] == [
+            dt.datetime(2024, 3, 4, 5, 6),
+            dt.datetime(2024, 3, 4),
+            dt.datetime(2024, 3, 4, 5, 6, 7, 500000),
+            *(zoned if utc else [None] * 3),
+            None,
+            None,
+        ]
+        assert got.filter(parsed.is_not_null()).to_list() == parsed.drop_nulls().to_list()  # kept as read
+
+
+def test_a_column_whose_first_values_are_null_still_takes_a_fixed_format() -> None:
+    # A timestamp column that is null in the first batch chooses its format from the first batch with values.
+    from hygge.connectors.sql import _FIXED_FORMATS, Column, _Converter
+
+    convert = _Converter([Column("at", "TIMESTAMP", pl.Datetime("us"))])
+    empty = convert(pl.DataFrame({"at": [None, None]}, schema={"at": pl.String}))
+    assert empty["at"].dtype == pl.Datetime("us") and convert.formats == {}
+    later = convert(pl.DataFrame({"at": ["2024-01-01T10:00:00.000001", None]}))
+    assert later["at"].to_list() == [dt.datetime(2024, 1, 1, 10, 0, 0, 1), None]
+    assert convert.formats == {"at": _FIXED_FORMATS[0]}
+    odd = convert(pl.DataFrame({"at": ["2024-01-02 03:04", "2024-01-02T03:04:05.000006"]}))
+    assert odd["at"].to_list() == [dt.datetime(2024, 1, 2, 3, 4), dt.datetime(2024, 1, 2, 3, 4, 5, 6)]
 
 
 def test_sqlite_timestamps_of_another_shape_later_in_a_column_read_exactly(sqlite_db: Db) -> None:

@@ -76,7 +76,7 @@ _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 _ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z")
 # The fixed-width shapes most tools write (hygge writes the 'T' ones): Polars parses these with its own fast
 # reader, several times faster than the variable-width formats above, and reads every value it accepts exactly as
-# they would; a value of another shape reads as null there and is parsed again, on its own, with every format.
+# they would; a value of another shape reads as null there and is parsed again, on its own, with those formats.
 _FIXED_FORMATS = tuple(
     f"%Y-%m-%d{sep}%H:%M:%S{fraction}" for sep in ("T", " ") for fraction in (".%6f", ".%3f", ".%9f", "")
 )
@@ -574,12 +574,8 @@ class FileDatabase(Database):
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _parse_datetime(column: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
-    """Text in any of the formats hygge and other tools write, to `dtype` (slow: one parse per format)."""
-    return pl.coalesce([_parse_as(column, dtype, fmt) for fmt in _formats(dtype)])
-
-
 def _formats(dtype: pl.Datetime) -> list[str]:
+    """The variable-width formats, in the order a value is tried with them."""
     return [*(_ZONED_FORMATS if dtype.time_zone else ()), *_DATETIME_FORMATS]
 
 
@@ -594,25 +590,40 @@ def _parse_as(column: pl.Expr, dtype: pl.Datetime, fmt: str) -> pl.Expr:
     return parsed.dt.replace_time_zone("UTC") if dtype.time_zone else parsed
 
 
+def _parse_missed(text: pl.Series, parsed: pl.Series, dtype: pl.Datetime, tried: str | None = None) -> pl.Series:
+    """`parsed` (the timestamps of `text`, read with format `tried`) with each value it lacks parsed again, each
+    other format tried in turn on only the values the ones before it missed: a value reads as the first of the
+    formats that reads it."""
+    parsed = parsed.clone()  # scatter writes in place
+    for fmt in (f for f in _formats(dtype) if f != tried):
+        missed = text.is_not_null() & parsed.is_null()
+        if not missed.any():
+            break
+        again = pl.select(_parse_as(pl.lit(text.filter(missed)), dtype, fmt)).to_series()
+        parsed.scatter(missed.arg_true(), again)
+    return parsed
+
+
 def _likely_format(values: pl.Series, dtype: pl.Datetime) -> str | None:
     """The first format that reads all of the first values (a column is nearly always written one way): a
-    fixed-width one where it can, so a column whose whole seconds carry no fraction takes the flexible one."""
+    fixed-width one where it can, so a column whose whole seconds carry no fraction takes the flexible one.
+    None while there is no value to go by."""
     sample = values.drop_nulls().head(LIKELY_FORMAT_SAMPLE)
+    if not sample.len():
+        return None
     zoned = _ZONED_FORMATS if dtype.time_zone else ()
-    for fmt in (*zoned, *_FIXED_FORMATS, *_DATETIME_FORMATS) if sample.len() else ():
+    for fmt in (*zoned, *_FIXED_FORMATS, *_DATETIME_FORMATS):
         if pl.select(_parse_as(pl.lit(sample), dtype, fmt)).to_series().null_count() == 0:
             return fmt
-    return None
+    return _formats(dtype)[0]  # written several ways: the values it misses are parsed again
 
 
 def _text_parser(column: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
-    """How text becomes `dtype` where a cast would not do; None where a cast does."""
+    """How text becomes a date or time where a cast would not do; None where a cast does."""
     if dtype == pl.Date:
         return column.str.to_date("%Y-%m-%d", strict=False)
     if dtype == pl.Time:
         return column.str.to_time("%H:%M:%S%.f", strict=False)
-    if isinstance(dtype, pl.Datetime):
-        return _parse_datetime(column, dtype)
     return None
 
 
@@ -620,28 +631,34 @@ def _text_parser(column: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
 class _Converter:
     """Turns the driver's batches into the columns' Polars types (planned from the first batch, then reused).
 
-    Timestamps read as text are parsed with the one format the first batch's first values show; values written
-    another way are parsed again with every format, so speed never costs a value.
+    Timestamps read as text are parsed with the one format their column's first values show (planned again
+    while a column has shown none); values written another way are parsed again with the other formats, so
+    speed never costs a value.
     """
 
     columns: Sequence[Column]
     exprs: list[pl.Expr] | None = None
     parsed: dict[str, pl.DataType] = field(default_factory=dict)
-    thorough: dict[str, pl.Expr] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)
+    undecided: bool = False
 
     def _plan(self, frame: pl.DataFrame) -> list[pl.Expr]:
         exprs = []
+        self.undecided = False
         for c in self.columns:
             column, have = pl.col(c.name), frame.schema[c.name]
-            parser = _text_parser(column, c.dtype) if have == pl.String else None
             if have == c.dtype:
                 exprs.append(column)
-            elif parser is not None:
+            elif have == pl.String and isinstance(c.dtype, pl.Datetime):
                 self.parsed[c.name] = c.dtype
-                fmt = _likely_format(frame[c.name], c.dtype) if isinstance(c.dtype, pl.Datetime) else None
-                if fmt is not None and isinstance(c.dtype, pl.Datetime):
-                    self.thorough[c.name] = parser.alias(c.name)
-                    parser = _parse_as(column, c.dtype, fmt)
+                fmt = self.formats.get(c.name) or _likely_format(frame[c.name], c.dtype)
+                if fmt is None:
+                    self.undecided = True
+                else:
+                    self.formats[c.name] = fmt
+                exprs.append(_parse_as(column, c.dtype, fmt or _formats(c.dtype)[0]).alias(c.name))
+            elif have == pl.String and (parser := _text_parser(column, c.dtype)) is not None:
+                self.parsed[c.name] = c.dtype
                 exprs.append(parser.alias(c.name))
             elif isinstance(c.dtype, pl.Datetime) and isinstance(have, pl.Datetime) and c.dtype.time_zone:
                 exprs.append(column.dt.convert_time_zone(c.dtype.time_zone).cast(c.dtype).alias(c.name))
@@ -650,7 +667,7 @@ class _Converter:
         return exprs
 
     def __call__(self, frame: pl.DataFrame) -> pl.DataFrame:
-        if self.exprs is None:
+        if self.exprs is None or self.undecided:
             self.exprs = self._plan(frame)
         try:
             converted = frame.select(self.exprs)
@@ -659,14 +676,12 @@ class _Converter:
         for name, dtype in self.parsed.items():
             if frame[name].null_count() == converted[name].null_count():
                 continue  # every value parsed: the common case, decided without a row-wise comparison
+            if isinstance(dtype, pl.Datetime):
+                # A column written by Python's isoformat drops the fraction from whole seconds, one value in a
+                # million or so: only such values are parsed again, the rest of the batch stays as it is.
+                again = _parse_missed(frame[name], converted[name], dtype, self.formats.get(name))
+                converted = converted.with_columns(again)
             unreadable = frame[name].is_not_null() & converted[name].is_null()
-            if name in self.thorough:
-                # Only the values the one format missed are parsed again, with every format: a column written
-                # by Python's isoformat drops the fraction from whole seconds, one value in a million or so.
-                again = frame.filter(unreadable).select(self.thorough[name]).to_series()
-                rows = unreadable.arg_true()
-                converted = converted.with_columns(converted[name].clone().scatter(rows, again))
-                unreadable = frame[name].is_not_null() & converted[name].is_null()
             if unreadable.any():
                 value = frame[name].filter(unreadable)[0]
                 raise FlowError(f"column '{name}' holds {value!r}, which is not a {type_label(dtype)}")
