@@ -589,6 +589,25 @@ def test_sqlite_says_which_value_is_not_of_its_declared_type(sqlite_db: Db) -> N
         sqlite_db.read("bad")
 
 
+def test_sqlite_nanosecond_timestamps_outside_their_years_are_an_error_not_another_date(sqlite_db: Db) -> None:
+    # Polars reads year 1 as nanoseconds as a day in 1754; the edges of the range and a zone that moves the year
+    # still read.
+    sqlite_db.execute("CREATE TABLE moments (id INTEGER, at TIMESTAMP_NS, utc TIMESTAMPTZ_NS)")
+    sqlite_db.execute(
+        "INSERT INTO moments VALUES (1, '1677-09-22T00:00:00.000000001', '2261-12-31 23:30:00-02:00'),"
+        " (2, '2262-04-11T00:00:00.000000000', ' 1999-12-31 23:00:00.5-01:00')"
+    )
+    got = sqlite_db.read("moments", sort="id")
+    assert got["at"].to_list() == [dt.datetime(1677, 9, 22), dt.datetime(2262, 4, 11)]
+    assert got["utc"].dt.replace_time_zone(None).to_list() == [
+        dt.datetime(2262, 1, 1, 1, 30),
+        dt.datetime(2000, 1, 1, 0, 0, 0, 500000),
+    ]
+    sqlite_db.execute("INSERT INTO moments VALUES (3, '0001-01-01T00:00:00.000000000', NULL)")
+    with pytest.raises(FlowError, match=r"'0001-01-01T00:00:00.000000000', outside the years a Datetime\(ns\)"):
+        sqlite_db.read("moments")
+
+
 def test_postgres_types_it_cannot_move_natively_pass_as_text(postgres_db: Db) -> None:
     table = postgres_db.sql_name("special")
     postgres_db.execute(f"CREATE TABLE {table} (id uuid PRIMARY KEY, doc jsonb, price numeric(6,2), total numeric)")

@@ -604,6 +604,13 @@ def _parse_missed(text: pl.Series, parsed: pl.Series, dtype: pl.Datetime, tried:
     return parsed
 
 
+def _wrapped(text: pl.Series, parsed: pl.Series) -> pl.Series:
+    """Where `parsed` is not the year `text` says (a zone moves it by one at most): Polars reads a timestamp outside
+    the years nanoseconds hold as one centuries away, not as null."""
+    year = text.str.strip_chars_start().str.slice(0, 4).cast(pl.Int32, strict=False)
+    return ((parsed.dt.year() - year).abs() > 1).fill_null(False)
+
+
 def _likely_format(values: pl.Series, dtype: pl.Datetime) -> str | None:
     """The first format that reads all of the first values (a column is nearly always written one way): a
     fixed-width one where it can, so a column whose whole seconds carry no fraction takes the flexible one.
@@ -641,6 +648,12 @@ class _Converter:
     parsed: dict[str, pl.DataType] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
     undecided: bool = False
+
+    @property
+    def nanoseconds(self) -> list[str]:
+        return [
+            name for name, dtype in self.parsed.items() if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns"
+        ]
 
     def _plan(self, frame: pl.DataFrame) -> list[pl.Expr]:
         exprs = []
@@ -685,6 +698,13 @@ class _Converter:
             if unreadable.any():
                 value = frame[name].filter(unreadable)[0]
                 raise FlowError(f"column '{name}' holds {value!r}, which is not a {type_label(dtype)}")
+        for name in self.nanoseconds:
+            if (wrapped := _wrapped(frame[name], converted[name])).any():
+                value = frame[name].filter(wrapped)[0]
+                raise FlowError(
+                    f"column '{name}' holds {value!r}, outside the years a Datetime(ns) holds (1677 to 2262)",
+                    hint="Declare the column TIMESTAMP (microseconds) to move such dates.",
+                )
         return converted
 
 
