@@ -52,10 +52,10 @@ def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event, state
             rows = store.write(frame, request).rows
         except HyggeError:
             raise
-        except Exception as exc:
+        except BaseException as exc:  # Polars' panics are BaseExceptions
             error = _as_flow_error(flow, exc)
             if error is None:
-                raise  # anything else is a bug: its traceback goes to the log
+                raise  # anything else is a bug (or Ctrl-C): its traceback goes to the log
             raise error from exc
         if incremental is None:
             return Moved(rows)
@@ -88,14 +88,23 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _as_flow_error(flow: ResolvedFlow, exc: Exception) -> FlowError | None:
-    """Polars and OS errors while moving data are about the user's data or files, not hygge bugs."""
+def _as_flow_error(flow: ResolvedFlow, exc: BaseException) -> FlowError | None:
+    """Polars and OS errors while moving data are about the user's data or files, not hygge bugs; so is a
+    Polars panic on data it cannot handle (such as a binary column written as JSON)."""
     import polars.exceptions as ple
 
+    what = f"could not move {flow.home_name}:{flow.source} to {flow.store_name}:{flow.target}"
+    if isinstance(exc, ple.PanicException):
+        return FlowError(
+            f"{what}: Polars stopped on this data: {first_line(exc)}",
+            where=f"flow {flow.name}",
+            hint="Polars cannot do this with these columns' types (binary, nested); cast or leave out such "
+            "columns, or choose another store type. The target is unchanged.",
+        )
     if not isinstance(exc, ple.PolarsError | OSError):
         return None
     return FlowError(
-        f"could not move {flow.home_name}:{flow.source} to {flow.store_name}:{flow.target}: {first_line(exc)}",
+        f"{what}: {first_line(exc)}",
         where=f"flow {flow.name}",
         hint="Check the source data and settings; run with --debug for the full error.",
     )

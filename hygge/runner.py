@@ -232,6 +232,11 @@ class _Session:
         except Exception as exc:  # a bug or an unexpected library error: keep the traceback in the log
             message = f"flow {flow.name}: {type(exc).__name__}: {exc}"
             outcome = FlowOutcome(flow.name, "failed", error=redact(message), traceback=traceback.format_exc())
+        except BaseException as exc:
+            if type(exc).__name__ != "PanicException":  # Polars' (pyo3's) panics; Ctrl-C and exits go on up
+                raise
+            message = f"flow {flow.name}: Polars stopped: {exc}"
+            outcome = FlowOutcome(flow.name, "failed", error=redact(message), traceback=traceback.format_exc())
         outcome.seconds = time.perf_counter() - started
         if outcome.traceback:
             log.error("flow %s failed: %s\n%s", flow.name, outcome.error, redact(outcome.traceback))
