@@ -91,7 +91,9 @@ def resolve(project: Project) -> Plan:
         )
         for f in flows.values()
     ]
-    return Plan(project, flows, FlowGraph(nodes))
+    graph = FlowGraph(nodes)
+    _check_shared_targets(flows, graph)
+    return Plan(project, flows, graph)
 
 
 def _resolve_file(project: Project, flow_def: FlowDef) -> list[ResolvedFlow]:
@@ -301,6 +303,32 @@ def _infer_dependencies(flows: dict[str, ResolvedFlow]) -> None:
             else []
         )
         reader.inferred = {n for n in (*exact, *globbed) if n != reader.name}
+
+
+def _check_shared_targets(flows: dict[str, ResolvedFlow], graph: FlowGraph) -> None:
+    """Flows writing one target must run in a known order, or the target's rows would depend on which finished
+    last; appends alone may run in any order (their rows add up the same)."""
+    writers: dict[str, list[ResolvedFlow]] = {}
+    for f in flows.values():
+        writers.setdefault(f.write_location, []).append(f)
+    errors: list[ProjectError] = []
+    for group in writers.values():
+        for index, first in enumerate(group):
+            for second in group[index + 1 :]:
+                if first.mode == second.mode == "append":
+                    continue
+                if first.name in graph.upstream(second.name) or second.name in graph.upstream(first.name):
+                    continue
+                errors.append(
+                    ProjectError(
+                        f"flows {first.name} ({first.where}, {first.mode}) and {second.name} ({second.mode}) both "
+                        f"write {second.store_name}:{second.target}, and nothing says which runs first.",
+                        where=second.where,
+                        hint=f"Add depends_on: [{first.name}] to flow {second.name} (or the other way round), or "
+                        "give one of them another target. Only appends into one target may run in any order.",
+                    )
+                )
+    raise_all(errors)
 
 
 def _check_depends_on(flows: dict[str, ResolvedFlow]) -> None:

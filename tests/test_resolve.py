@@ -119,6 +119,24 @@ def test_glob_source_infers_dependency(project: Make) -> None:
     assert plan_of(root).flows["all"].upstream == {"orders"}
 
 
+def test_two_flows_writing_one_target_must_be_ordered(project: Make) -> None:
+    # Which replace finished last would decide the target's rows: an error naming both, until depends_on orders
+    # them; appends alone add up the same in any order.
+    root = project({"flows/orders.yml": "{}\n", "flows/again.yml": "source: customers\ntarget: orders\n"})
+    with pytest.raises(ProjectError) as info:
+        plan_of(root)
+    message = str(info.value)
+    assert "flows again (flows/again.yml:1:1, replace) and orders (replace) both write lake:orders" in message
+    assert message.startswith("flows/orders.yml") and "Add depends_on: [again] to flow orders" in message
+    (root / "flows/again.yml").write_text("source: customers\ntarget: orders\ndepends_on: [orders]\n")
+    assert plan_of(root).flows["again"].upstream == {"orders"}
+    (root / "flows/again.yml").write_text("source: customers\ntarget: orders\nmode: append\n")
+    with pytest.raises(ProjectError, match="both write lake:orders"):
+        plan_of(root)
+    (root / "flows/orders.yml").write_text("mode: append\n")
+    assert plan_of(root).flows["again"].upstream == set()
+
+
 def test_different_format_is_not_a_dependency(project: Make) -> None:
     root = project(
         {
