@@ -108,15 +108,22 @@ def graph_tree(plan: Plan, names: list[str]) -> Tree:
 
 
 def print_history(console: Console, root: Path, flow: str | None, limit: int, as_json: bool) -> None:
+    from hygge.errors import did_you_mean
     from hygge.state import StateStore
 
+    if flow is not None and flow.endswith((".yml", ".yaml")):
+        flow = Path(flow).stem  # a flow file, as `hygge history flows/orders.yml`: its flows
     path = root / ".hygge" / "state.db"
-    records = StateStore(path).history(flow, limit) if path.exists() else []
+    store = StateStore(path) if path.exists() else None
+    records = store.history(flow, limit) if store is not None else []
     if as_json:
         print(json.dumps([r.__dict__ for r in records], indent=2))
         return
     if not records:
-        console.print("No runs recorded yet." if flow is None else f"No runs recorded for {flow}.")
+        if flow is None or store is None:
+            console.print("No runs recorded yet.")
+        else:
+            console.print(f"No runs recorded for {flow}. {did_you_mean(flow, store.flows(), kind='Flows run')}")
         return
     table = Table(show_edge=False, pad_edge=False)
     for column in ("started (UTC)", "flow", "target", "outcome", "rows", "seconds", "window", "error"):

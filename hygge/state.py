@@ -188,11 +188,15 @@ class StateStore:
         sql = "SELECT flow, target, cursor, value, value_type, updated_at, reset_requested FROM watermarks"
         params: tuple[object, ...] = ()
         if flow is not None:
-            sql += " WHERE flow = ? OR flow LIKE ?"
-            params = (flow, f"{flow}.%")
+            sql += " WHERE flow = ? OR substr(flow, 1, ?) = ?"
+            params = (flow, len(flow) + 1, f"{flow}.")
         rows = self._conn().execute(sql + " ORDER BY flow", params).fetchall()
         keys = ("flow", "target", "cursor", "value", "type", "updated_at", "reset_requested")
         return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def flows(self) -> list[str]:
+        """Every flow the journal has a run of."""
+        return [row[0] for row in self._conn().execute("SELECT DISTINCT flow FROM flow_runs ORDER BY flow")]
 
     def history(self, flow: str | None = None, limit: int = 20) -> list[FlowRunRecord]:
         sql = (
@@ -201,8 +205,8 @@ class StateStore:
         )
         params: tuple[object, ...] = ()
         if flow is not None:
-            sql += " WHERE flow = ? OR flow LIKE ?"
-            params = (flow, f"{flow}.%")
+            sql += " WHERE flow = ? OR substr(flow, 1, ?) = ?"  # not LIKE: '_' in a name is no wildcard
+            params = (flow, len(flow) + 1, f"{flow}.")
         sql += " ORDER BY id DESC LIMIT ?"
         rows = self._conn().execute(sql, (*params, limit)).fetchall()
         return [FlowRunRecord(*row) for row in rows]
