@@ -57,7 +57,7 @@ def init(
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Write into a folder that is not empty.")] = False,
     name: Annotated[
-        str | None, typer.Option("--name", help="Project name (default: the folder's name).", show_default=False)
+        str | None, typer.Option("--name", help="Project name (default: from the folder's name).", show_default=False)
     ] = None,
     home_type: Annotated[
         str | None, typer.Option("--home-type", help="Type of the default home (default: csv).", show_default=False)

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,26 @@ TEMPLATE_REPO = Path(".hygge") / "template"
 _PROJECT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Letters that Unicode does not decompose into an ASCII letter and an accent (NFKD does ü -> u, å -> a).
+_ASCII_LETTERS = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "Æ": "AE",
+        "ø": "o",
+        "Ø": "O",
+        "œ": "oe",
+        "Œ": "OE",
+        "ł": "l",
+        "Ł": "L",
+        "đ": "d",
+        "Đ": "D",
+        "ð": "d",
+        "Ð": "D",
+        "þ": "th",
+        "Þ": "Th",
+    }
+)
 
 
 def templates_dir() -> Path:
@@ -118,8 +139,14 @@ class InitResult:
 
 
 def default_project_name(folder: Path) -> str:
-    """The project name a folder suggests: its name with other characters than letters and digits as `_`."""
-    return re.sub(r"\W", "_", folder.expanduser().resolve().name, flags=re.ASCII).strip("_") or "my_project"
+    """The project name a folder suggests, always a valid one (it is the default answer, and the answer of
+    --defaults): the folder's name in ASCII letters (ü -> u, ø -> o), each run of other characters as one `_`,
+    and `project_` before a leading digit."""
+    name = unicodedata.normalize("NFKD", folder.expanduser().resolve().name.translate(_ASCII_LETTERS))
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", name.encode("ascii", "ignore").decode()).strip("_")
+    if name[:1].isdigit():
+        name = f"project_{name}"
+    return name or "my_project"
 
 
 def check_project_name(name: str) -> None:
@@ -264,9 +291,20 @@ def init_project(dest: Path, answers: InitAnswers, *, force: bool = False) -> In
             )
         _load_sample_data(staging, home, versions[version] / "sample")
         files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(staging, dest, dirs_exist_ok=True)
+        _copy_in(staging, dest)
     return InitResult(dest, version, answers, files)
+
+
+def _copy_in(staging: Path, dest: Path) -> None:
+    """Copy the made project into `dest` as mkdir and open would make it. Not shutil.copytree, which copies
+    modes too: the temporary folder's 0700 would land on `dest`, even on a folder that existed."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(staging.rglob("*")):  # a folder before what is in it
+        target = dest / path.relative_to(staging)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            shutil.copyfile(path, target)  # content only; a file it replaces keeps its mode
 
 
 def _load_sample_data(root: Path, home: _Endpoint, sample: Path) -> None:
@@ -400,6 +438,10 @@ def _template_repo(root: Path, versions: Mapping[int, Path]) -> Iterator[str]:
                 if old.name != ".git":
                     shutil.rmtree(old) if old.is_dir() else old.unlink()
             shutil.copytree(folder, repo, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git"))
+            # Empty the index so that git hashes every file again: copytree keeps mtimes, and a file of this
+            # version with the size and mtime of the last one's (usual after a git clone or a wheel install)
+            # would look unchanged to git's stat cache, and the change would be silently left out.
+            _git(repo, "read-tree", "--empty")
             _git(repo, "add", "--all", "--force")  # a user's global excludes (say .env*) must not drop files
             _git(repo, "commit", "-q", "--allow-empty", "--no-verify", "-m", f"hygge project template {number}")
             _git(repo, "tag", str(number))

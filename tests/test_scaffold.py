@@ -134,7 +134,7 @@ def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["9lives", "--defaults"], "project name '9lives' is not a valid identifier"),
+        (["shop", "--defaults", "--name", "9lives"], "project name '9lives' is not a valid identifier"),
         (["shop", "--defaults", "--name", "shop loads"], "is not a valid identifier"),
         (["shop", "--defaults", "--home-type", "parqet"], "unknown connector type 'parqet'. Did you mean 'parquet'?"),
         (["shop", "--defaults", "--store-type", "nosuch"], "unknown connector type 'nosuch'"),
@@ -146,6 +146,53 @@ def test_init_with_a_bad_answer_writes_nothing(tmp_path: Path, args: list[str], 
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("ünï", "uni"),
+        ("ünï2", "uni2"),
+        ("Smørrebrød & Øl", "Smorrebrod_Ol"),
+        ("straße", "strasse"),
+        ("my proj", "my_proj"),
+        ("my - proj", "my_proj"),
+        ("keep__this", "keep__this"),
+        ("1abc", "project_1abc"),
+        ("_2024 sales", "project_2024_sales"),
+        ("数据", "my_project"),
+    ],
+)
+def test_the_default_project_name_is_the_folders_name_as_an_identifier(folder: str, name: str) -> None:
+    assert scaffold.default_project_name(Path(folder)) == name
+    scaffold.check_project_name(name)  # the default always passes its own check (it is the prompt's default)
+
+
+def test_init_names_the_project_after_any_folder(tmp_path: Path) -> None:
+    for folder, name in (("ünï", "uni"), ("1abc", "project_1abc")):
+        done = run_hygge("init", folder, "--defaults", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"Created project {name} " in done.stdout
+        assert yaml.safe_load((tmp_path / folder / "hygge.yml").read_text())["name"] == name
+
+
+def test_init_leaves_folder_and_file_modes_as_mkdir_and_open_make_them(tmp_path: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    existing.chmod(0o751)
+    (existing / "notes.txt").write_text("mine")
+
+    root = scaffold.init_project(existing, scaffold.InitAnswers("shop_loads"), force=True).root
+    new = scaffold.init_project(tmp_path / "new" / "shop_loads", scaffold.InitAnswers("shop_loads")).root
+
+    assert existing.stat().st_mode & 0o7777 == 0o751  # kept, not the temporary folder's 0700
+    for made_root in (root, new.parent, new):
+        assert made_root == existing or made_root.stat().st_mode & 0o7777 == 0o777 & ~umask
+        for path in made_root.rglob("*"):
+            expected = (0o777 if path.is_dir() else 0o666) & ~umask
+            assert path == existing / "notes.txt" or path.stat().st_mode & 0o7777 == expected, path
 
 
 def test_the_template_validates_answers_itself(tmp_path: Path) -> None:
@@ -371,6 +418,28 @@ def test_upgrade_keeps_the_users_edits_and_brings_the_templates_changes(
     changed = {line[3:] for line in git(root, "status", "--porcelain").splitlines()}
     assert changed == {".copier-answers.yml", "CONTRIBUTING.md", "hygge.yml"}
     assert run_hygge("check", cwd=root).returncode == 0
+
+
+def test_upgrade_brings_a_same_size_change_to_files_with_the_same_mtime(
+    tmp_path: Path, own_templates: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a git clone or a wheel install, template files of two versions can share size and mtime (to the
+    second); git's stat cache must not take a changed file for unchanged, or the upgrade silently drops it."""
+    templates, env = own_templates
+    monkeypatch.setenv(scaffold.TEMPLATES_ENV, env[scaffold.TEMPLATES_ENV])
+    root = made(tmp_path)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "hygge init")
+    old, _ = add_template_version(templates, lambda text: text.replace("threads: 4 ", "threads: 32"))
+    for path in templates.rglob("*"):
+        os.utime(path, (1767225600, 1767225600))  # 2026-01-01, every file of every version
+
+    result = scaffold.upgrade_project(root)
+
+    assert (result.from_version, result.to_version) == (old, old + 1)
+    assert "threads: 32" in (root / "hygge.yml").read_text()
+    assert sorted(result.changed) == [".copier-answers.yml", "hygge.yml"]
 
 
 @pytest.mark.slow  # several hygge and git processes; CI runs it with -m slow
