@@ -84,7 +84,9 @@ def run(
     all_: Annotated[bool, typer.Option("--all", "-a", help="Run every flow.")] = False,
     select: SelectOpt = None,
     exclude: ExcludeOpt = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Flows at once (default: hygge.yml).")] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, max=256, help="Flows at once (default: hygge.yml).")
+    ] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed flow.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run; write nothing.")] = False,
     full_refresh: Annotated[
