@@ -37,17 +37,40 @@ def parse_lag(value: Any) -> int | float | dt.timedelta | None:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+# A timestamp as text stores hold it (files.temporal_as_text) or as users write it: 'T' or a space, any fraction,
+# and perhaps an offset.
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d([T ])\d\d:\d\d:\d\d(\.\d{1,9})?(?P<offset>Z|[+-]\d\d(:?\d\d)?)?")
+
+
 def literal(value: Any, dtype: pl.DataType) -> pl.Expr:
     """`value` (from YAML or a target) as an expression of the cursor's type, so comparisons are typed."""
     if isinstance(value, str) and dtype.is_temporal():
         if isinstance(dtype, pl.Date):
             return pl.lit(value).str.to_date()
         if isinstance(dtype, pl.Datetime):
-            parsed = pl.lit(value).str.to_datetime(time_unit=dtype.time_unit or "us")
-            if dtype.time_zone:
-                return parsed.dt.replace_time_zone(dtype.time_zone)
-            return parsed
+            return _timestamp(value.strip(), dtype)
+        if isinstance(dtype, pl.Time):
+            return pl.lit(value).str.to_time()
     return pl.lit(value).cast(dtype)
+
+
+def _timestamp(text: str, dtype: pl.Datetime) -> pl.Expr:
+    """Text as a timestamp of the cursor's type, to its last digit: text with an offset names an instant (shown
+    in the cursor's zone); text without one is a wall time in the cursor's zone."""
+    unit = dtype.time_unit or "us"
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:  # other shapes, such as a bare date: as Polars reads them
+        parsed = pl.lit(text).str.to_datetime(time_unit=unit)
+    else:
+        shape = f"%Y-%m-%d{match.group(1)}%H:%M:%S%.f"
+        if match.group("offset") is None:
+            parsed = pl.lit(text).str.to_datetime(shape, time_unit=unit)
+        else:
+            text = text.removesuffix("Z") + ("+00:00" if text.endswith("Z") else "")
+            instant = pl.lit(text).str.to_datetime(shape + "%#z", time_unit=unit)  # in UTC
+            # A naive cursor compared with an instant: its wall time in UTC, the zone text targets are kept in.
+            return instant.dt.convert_time_zone(dtype.time_zone or "UTC").dt.replace_time_zone(dtype.time_zone)
+    return parsed.dt.replace_time_zone(dtype.time_zone) if dtype.time_zone else parsed
 
 
 def lower_bound(incremental: Incremental, dtype: pl.DataType) -> pl.Expr | None:

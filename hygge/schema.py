@@ -23,9 +23,11 @@ def _bits() -> tuple[dict[type[pl.DataType], int], dict[type[pl.DataType], int],
 
 # Decimal digits an integer type may need, to check it fits a Decimal's integer part.
 _INT_DIGITS = {8: 3, 16: 5, 32: 10, 64: 20, 128: 39}
-# Largest integer width a float holds exactly; Float64 also takes 64-bit integers because type inference on
-# text files often reads whole-number floats as integers (a target column of prices meeting "10").
-_FLOAT_TAKES_INT_BITS = {16: 8, 32: 16, 64: 128}
+# Significand bits of each float width: it holds every integer of at most that many bits exactly (Float64: Int32).
+# Float64 also takes wider integers, because type inference on text files reads whole-number floats as integers (a
+# target column of prices meeting "10"); their values are checked as they are cast (_exactly_as_float), so
+# 2**53 + 1, which a double would store as 2**53, is an error rather than another number.
+_FLOAT_SIGNIFICAND_BITS = {16: 11, 32: 24, 64: 53}
 _TIME_UNIT_ORDER = {"ms": 0, "us": 1, "ns": 2}
 
 
@@ -48,6 +50,12 @@ def _int_fits(source: tuple[bool, int], target: tuple[bool, int]) -> bool:
     return dst_signed and dst_bits > src_bits
 
 
+def _exact_in_float(source: tuple[bool, int], float_bits: int) -> bool:
+    """Whether every value of an integer type is a float of `float_bits` bits exactly."""
+    signed, bits = source
+    return (bits - 1 if signed else bits) <= _FLOAT_SIGNIFICAND_BITS[float_bits]
+
+
 def _numeric_fits(source: pl.DataType, target: pl.DataType) -> bool | None:
     """Whether a numeric source fits a numeric target; None when either side is not numeric."""
     src_int, dst_int = _int_bits(source), _int_bits(target)
@@ -57,7 +65,7 @@ def _numeric_fits(source: pl.DataType, target: pl.DataType) -> bool | None:
     if src_int and dst_int:
         return _int_fits(src_int, dst_int)
     if src_int and dst_float:
-        return src_int[1] <= _FLOAT_TAKES_INT_BITS[dst_float]
+        return dst_float == 64 or _exact_in_float(src_int, dst_float)
     if src_float and dst_float:
         return dst_float >= src_float
     if isinstance(target, pl.Decimal):
@@ -285,12 +293,36 @@ def apply_schema_plan(frame: pl.LazyFrame, plan: SchemaPlan) -> pl.LazyFrame:
     """Make `frame` fit the target: cast, fill dropped columns with null, leave out ignored ones."""
     if plan.is_noop:
         return frame
+    incoming = {c.name: c.incoming for c in plan.changes}
     exprs = []
     for name in plan.columns:
         if name in plan.dropped:
             exprs.append(pl.lit(None, dtype=plan.target[name]).alias(name))
         elif name in plan.casts:
-            exprs.append(pl.col(name).cast(plan.casts[name]))
+            exprs.append(_cast(name, incoming.get(name), plan.casts[name]))
         else:
             exprs.append(pl.col(name))
     return frame.select(exprs)
+
+
+def _cast(name: str, source: pl.DataType | None, target: pl.DataType) -> pl.Expr:
+    src_int = _int_bits(source) if source is not None else None
+    float_bits = _bits()[2].get(target.base_type())
+    if src_int is None or float_bits is None or _exact_in_float(src_int, float_bits):
+        return pl.col(name).cast(target)
+    limit = 2 ** _FLOAT_SIGNIFICAND_BITS[float_bits]
+
+    def exactly(values: pl.Series) -> pl.Series:
+        # Per batch, vectorised: integers beyond the significand would silently become a neighbouring number.
+        outside = (values > limit) | (values < -limit) if src_int[0] else values > limit  # unsigned: no -limit
+        beyond = values.filter(outside)
+        if beyond.len():
+            raise FlowError(
+                f"column '{name}' holds {beyond[0]}, which a {type_label(target)} column cannot hold exactly "
+                f"(whole numbers up to 2**{_FLOAT_SIGNIFICAND_BITS[float_bits]} only).",
+                hint="Cast the column in the source, or rebuild the target with --full-refresh so that it takes "
+                f"the column's type {type_label(source)}. The target is unchanged.",
+            )
+        return values.cast(target)
+
+    return pl.col(name).map_batches(exactly, return_dtype=target, is_elementwise=True)

@@ -11,6 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from hygge.errors import ProjectError
+from hygge.incremental import literal
 from hygge.project import load_project
 from hygge.resolver import resolve
 from hygge.runner import RunOptions, RunResult, run
@@ -184,3 +185,58 @@ def test_incremental_settings_errors(project: Make, flow: str, message: str) -> 
     root = make(project, "parquet", flow)
     with pytest.raises(ProjectError, match=message):
         resolve(load_project(root, environ={}))
+
+
+def _cursor(kind: str, ids: list[int]) -> pl.Series:
+    start = dt.datetime(2024, 3, 30)  # a DST night in Europe: zoned values cross an offset change
+    stamps = pl.Series([start + dt.timedelta(minutes=20 * i, microseconds=i) for i in ids])
+    if kind == "date":
+        return pl.Series([dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in ids])
+    if kind.startswith("ns"):
+        stamps = stamps.cast(pl.Datetime("ns")).dt.offset_by("7ns")  # digits a Python datetime would lose
+    if kind.endswith("zoned"):
+        return stamps.dt.replace_time_zone("Europe/Amsterdam")
+    return stamps if kind.startswith("ns") else stamps.cast(pl.Datetime(kind))
+
+
+@pytest.mark.parametrize("kind", ["us", "ms", "ns", "zoned", "ns_zoned", "date"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_temporal_cursor_watermark_moves_in_every_store(project: Make, fmt: str, kind: str) -> None:
+    # Text stores hold the cursor as text: the watermark is the max of that text, read back as the cursor's type.
+    root = make(project, fmt, "incremental: {cursor: c}\n")
+    counts = []
+    for ids in (list(range(10)), list(range(15)), list(range(15))):
+        write_source(root, rows(ids).with_columns(c=_cursor(kind, ids)))
+        counts.append(run_all(root).outcomes[0].rows)
+    assert counts == [10, 5, 0]
+    assert read_target(root, fmt)["id"].sort().to_list() == list(range(15))
+
+
+AMSTERDAM = pl.Datetime("us", "Europe/Amsterdam")
+
+
+@pytest.mark.parametrize(
+    ("text", "dtype", "expected"),
+    [
+        ("2024-03-30T03:20:00.000001", pl.Datetime("us"), dt.datetime(2024, 3, 30, 3, 20, 0, 1)),
+        ("2024-03-30 03:20:00.000001", pl.Datetime("us"), dt.datetime(2024, 3, 30, 3, 20, 0, 1)),
+        ("2024-03-30T03:20:00.123", pl.Datetime("ms"), dt.datetime(2024, 3, 30, 3, 20, 0, 123000)),
+        # an offset names an instant, shown in the cursor's zone (not re-read as a wall time there)
+        ("2024-03-30T02:00:00.000000+00:00", AMSTERDAM, dt.datetime(2024, 3, 30, 2, tzinfo=dt.UTC)),
+        ("2024-03-30 03:00:00+01:00", AMSTERDAM, dt.datetime(2024, 3, 30, 2, tzinfo=dt.UTC)),
+        ("2024-03-30T02:00:00Z", AMSTERDAM, dt.datetime(2024, 3, 30, 2, tzinfo=dt.UTC)),
+        # without one, a wall time in the cursor's zone (as users write `initial:`)
+        ("2024-03-30 03:00:00", AMSTERDAM, dt.datetime(2024, 3, 30, 2, tzinfo=dt.UTC)),
+        ("2024-03-30", pl.Datetime("us"), dt.datetime(2024, 3, 30)),
+        ("2024-03-30", pl.Date(), dt.date(2024, 3, 30)),
+    ],
+)
+def test_literal_reads_stored_text_as_the_cursor_type(text: str, dtype: pl.DataType, expected: object) -> None:
+    value = pl.select(literal(text, dtype).alias("v"))
+    assert value.schema["v"] == dtype
+    assert value.item() == expected
+
+
+def test_literal_keeps_nanoseconds() -> None:
+    value = pl.select(literal("2024-03-30T03:00:00.000000007", pl.Datetime("ns")).alias("v"))
+    assert value.select(pl.col("v").dt.nanosecond()).item() == 7

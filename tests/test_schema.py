@@ -16,7 +16,13 @@ FITS = [
     (pl.UInt32(), pl.Int64()),
     (pl.UInt8(), pl.UInt64()),
     (pl.Int16(), pl.Float32()),
+    (pl.Int32(), pl.Float64()),
+    (pl.UInt32(), pl.Float64()),
+    (pl.Int8(), pl.Float16()),
+    # wider integers into Float64: each value is checked as it is cast
     (pl.Int64(), pl.Float64()),
+    (pl.UInt64(), pl.Float64()),
+    (pl.Int128(), pl.Float64()),
     (pl.Float32(), pl.Float64()),
     (pl.Int32(), pl.Decimal(12, 2)),
     (pl.Decimal(10, 2), pl.Decimal(12, 3)),
@@ -41,6 +47,9 @@ DOES_NOT_FIT = [
     (pl.Float64(), pl.Int64()),
     (pl.Float64(), pl.Float32()),
     (pl.Int32(), pl.Float32()),
+    # a float's significand holds integers of 11 (Float16) or 24 (Float32) bits exactly
+    (pl.UInt32(), pl.Float32()),
+    (pl.Int16(), pl.Float16()),
     (pl.String(), pl.Int64()),
     (pl.Boolean(), pl.Int64()),
     (pl.Int64(), pl.Boolean()),
@@ -167,3 +176,20 @@ def test_type_label() -> None:
     assert type_label(pl.Decimal(10, 2)) == "Decimal(10, 2)"
     assert type_label(pl.List(pl.Int64)) == "List(Int64)"
     assert type_label(None) == "-"
+
+
+@pytest.mark.parametrize("dtype", [pl.Int64, pl.UInt64, pl.Int128])
+def test_wide_integers_into_a_float_column_are_checked_value_by_value(dtype: type[pl.DataType]) -> None:
+    # "10" read from a text file is an integer meeting a Float64 column of prices; 2**53 + 1 would be stored as
+    # 2**53, so it is an error naming the value. The check is per batch.
+    incoming = pl.Schema({"id": pl.Int64, "name": pl.String, "amount": dtype})
+    plan = plan_schema_change(TARGET, incoming, "append_new_columns")
+    whole = pl.LazyFrame({"id": [1, 2], "name": ["a", "b"], "amount": [10, 2**53]}, schema=incoming)
+    assert apply_schema_plan(whole, plan).collect()["amount"].to_list() == [10.0, 2.0**53]
+    beyond = pl.LazyFrame({"id": [1, 2], "name": ["a", "b"], "amount": [10, 2**53 + 1]}, schema=incoming)
+    with pytest.raises(FlowError, match=r"column 'amount' holds 9007199254740993, which a Float64 column cannot"):
+        apply_schema_plan(beyond, plan).collect()
+    if dtype != pl.UInt64:
+        below = pl.DataFrame({"id": [1], "name": ["a"], "amount": [-(2**53) - 1]}, schema=incoming)
+        with pytest.raises(FlowError, match="holds -9007199254740993"):
+            apply_schema_plan(below.lazy(), plan).collect(engine="streaming")

@@ -8,7 +8,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from hygge.connectors.base import Connector
-from hygge.connectors.files import FILE_CAPABILITIES, FileFormat, FileHome, FileSettings, FileStore
+from hygge.connectors.files import (
+    FILE_CAPABILITIES,
+    FileFormat,
+    FileHome,
+    FileSettings,
+    FileStore,
+    temporal_as_text,
+)
 from hygge.lazy import pl
 
 
@@ -34,6 +41,13 @@ class CsvFormat(FileFormat[CsvSettings]):
             null_values=settings.null_values,
             infer_schema_length=settings.infer_schema_length,
         )
+
+    def unnamed_columns(self, settings: CsvSettings) -> str | None:
+        # Read back, a header-less file's columns are column_1, column_2, ...: every later write would differ.
+        return None if settings.has_header else "with has_header: false its files do not name their columns"
+
+    def encode(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        return temporal_as_text(frame)
 
     def sink(self, frame: pl.LazyFrame, path: Path, settings: CsvSettings) -> None:
         nulls = settings.null_values

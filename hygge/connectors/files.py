@@ -39,7 +39,7 @@ from hygge.incremental import only_new_rows
 from hygge.lazy import pl
 from hygge.schema import apply_schema_plan, plan_schema_change
 
-__all__ = ["FILE_CAPABILITIES", "FileFormat", "FileHome", "FileSettings", "FileStore"]
+__all__ = ["FILE_CAPABILITIES", "FileFormat", "FileHome", "FileSettings", "FileStore", "temporal_as_text"]
 
 FILE_CAPABILITIES = Capabilities(
     home=True, store=True, modes=frozenset({"replace", "append", "merge"}), incremental=True
@@ -87,9 +87,48 @@ class FileFormat(ABC, Generic[S]):
         on its own (see Home.read_with_pieces). Formats that can skip to a part set `splits`; text cannot."""
         yield self.scan(path, settings)
 
+    def encode(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """`frame` with its columns as this format writes them; binary formats keep every type."""
+        return frame
+
+    def unnamed_columns(self, settings: S) -> str | None:
+        """Why files written with these settings do not name their columns (so cannot be appended or merged
+        into: what is there cannot be matched to the new columns), or None when they do."""
+        return None
+
     def count_rows(self, path: Path, settings: S) -> int:
         """Rows in one written file; Parquet answers from its metadata, text formats are re-scanned."""
         return int(self.scan(path, settings).select(pl.len()).collect().item())
+
+
+def temporal_as_text(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Dates, times and timestamps as the one text form csv and ndjson files hold them in.
+
+    Text targets read back as String, and later writes are compared with (merge keys) and ordered after
+    (incremental watermarks: the max of the text) what the first write left. So every write uses one form whose
+    text sorts like the values: fixed width per time unit, a 'T' separator, zoned values in UTC with a fixed
+    `+00:00`. Polars' own forms differ between sink_csv, sink_ndjson and a cast to String.
+    """
+    columns = [
+        _as_text(pl.col(name), dtype)
+        for name, dtype in frame.collect_schema().items()
+        if isinstance(dtype, pl.Date | pl.Datetime | pl.Time)
+    ]
+    return frame.with_columns(columns) if columns else frame
+
+
+_FRACTION = {"ms": "%.3f", "us": "%.6f", "ns": "%.9f"}
+
+
+def _as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if isinstance(dtype, pl.Datetime):
+        text = f"%Y-%m-%dT%H:%M:%S{_FRACTION[dtype.time_unit]}"
+        if dtype.time_zone is None:
+            return column.dt.strftime(text)
+        return column.dt.convert_time_zone("UTC").dt.strftime(text + "+00:00")
+    if isinstance(dtype, pl.Time):
+        return column.dt.strftime("%H:%M:%S%.9f")  # Polars' Time is always in nanoseconds
+    return column.dt.strftime("%Y-%m-%d")
 
 
 def _is_glob(text: str) -> bool:
@@ -375,6 +414,13 @@ class FileStore(_FileEndpoint, Store):
         where = f"flow {request.flow}"
         if _is_glob(request.target):
             raise FlowError(f"target '{request.target}' has glob characters", where=where)
+        unnamed = self.file_format.unnamed_columns(self.settings)
+        if unnamed is not None and request.mode in ("append", "merge"):
+            raise FlowError(
+                f"store '{self.name}' cannot {request.mode} into target '{request.target}': {unnamed}",
+                where=where,
+                hint="Use mode: replace, or let the store's files name their columns.",
+            )
         dataset = self.dataset(request.target)
         try:
             dataset.parent.mkdir(parents=True, exist_ok=True)
@@ -413,7 +459,7 @@ class FileStore(_FileEndpoint, Store):
                     temp.unlink()
 
     def _sink(self, frame: pl.LazyFrame, temp: Path) -> int:
-        self.file_format.sink(frame, temp, self.settings)
+        self.file_format.sink(self.file_format.encode(frame), temp, self.settings)
         return self.file_format.count_rows(temp, self.settings)
 
     def _replace(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> WriteResult:
@@ -471,7 +517,9 @@ class FileStore(_FileEndpoint, Store):
             what=f"target '{request.target}'",
             where=f"flow {request.flow}",
         )
-        return apply_schema_plan(frame, plan)
+        # Judged on the data's own types (the diff shows them), but encoded before the plan's casts: a cast to a
+        # text target's String column would write timestamps in another form than the target's first write.
+        return apply_schema_plan(self.file_format.encode(frame), plan)
 
     def _append(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> WriteResult:
         existing = self._existing(dataset, request)
@@ -541,7 +589,12 @@ class FileStore(_FileEndpoint, Store):
                 where=f"store {self.name}",
                 hint="Rebuild the target with --full-refresh, or change incremental.cursor.",
             )
-        return frame.select(pl.col(column).max()).collect().item()
+        top = frame.select(pl.col(column).max())
+        dtype = top.collect_schema()[column]
+        if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns":
+            # A Python datetime ends at microseconds: the watermark would fall behind the rows it covers.
+            top = temporal_as_text(top)
+        return top.collect().item()
 
     def output_paths(self, target: str) -> list[Path]:
         dataset = self.dataset(target)
