@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Mode = Literal["replace", "append", "merge"]
 SchemaPolicy = Literal["fail", "append_new_columns", "ignore"]
 NullPolicy = Literal["fail", "include", "exclude"]
+# Rows per batch; far above any useful size, and within what Polars and the drivers take as a length.
+MAX_BATCH_SIZE = 10_000_000
 
 
 class Strict(BaseModel):
@@ -24,7 +26,7 @@ class DefaultsSpec(Strict):
     store: str | None = None
     mode: Mode | None = None
     on_schema_change: SchemaPolicy | None = None
-    batch_size: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1, le=MAX_BATCH_SIZE)
 
 
 class ProjectSpec(Strict):
@@ -69,7 +71,7 @@ class FlowFields(Strict):
     depends_on: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     on_schema_change: SchemaPolicy | None = None
-    batch_size: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1, le=MAX_BATCH_SIZE)
     allow_empty: bool = False
     description: str | None = None
 

@@ -15,7 +15,7 @@ from hygge.models import ProjectSpec
 from hygge.redact import register_settings
 from hygge.validation import raise_all, validate
 from hygge.variables import Variables, read_dotenv
-from hygge.yamlsource import YamlDoc, load_yaml
+from hygge.yamlsource import Loc, YamlDoc, load_yaml
 
 PROJECT_FILE = "hygge.yml"
 KINDS = ("homes", "stores", "flows")
@@ -125,6 +125,7 @@ def load_project(
                 _load_one(result, kind, name, path)
             except ProjectError as exc:
                 errors.extend(getattr(exc, "errors", [exc]))
+    errors += _flow_name_clashes(result)
     raise_all(errors)
     return result
 
@@ -157,7 +158,7 @@ def _discover(root: Path, kind: str, errors: list[ProjectError]) -> dict[str, Pa
     folder = root / kind
     if not folder.is_dir():
         return found
-    paths = sorted(p for ext in ("*.yml", "*.yaml") for p in folder.rglob(ext))
+    paths = sorted(p for ext in ("*.yml", "*.yaml") for p in folder.rglob(ext) if p.is_file())
     for path in paths:
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
@@ -174,6 +175,42 @@ def _discover(root: Path, kind: str, errors: list[ProjectError]) -> dict[str, Pa
             continue
         found[name] = path
     return found
+
+
+def _flow_name_clashes(project: Project) -> list[ProjectError]:
+    """Flows named twice: by a file and an entity (`shop.a.yml` and `shop.yml` with `entities: [a]`), or by one
+    entity listed twice. The resolver keeps one flow per name, so the other would silently never run."""
+    errors: list[ProjectError] = []
+    owner = {name: flow.doc.where() for name, flow in project.flows.items()}
+    for group, flow in project.flows.items():
+        entities = flow.doc.data.get("entities")
+        if isinstance(entities, dict):
+            items: list[tuple[object, Loc]] = [(e, ("entities", e)) for e in entities]
+        elif isinstance(entities, list):
+            items = [(e, ("entities", i)) for i, e in enumerate(entities)]
+        else:
+            continue
+        for entity, loc in items:
+            if not isinstance(entity, str):
+                continue  # validation reports it
+            name, where = f"{group}.{entity}", flow.doc.where(loc)
+            first = owner.setdefault(name, where)
+            if first is where:
+                continue
+            if first.file == where.file:
+                errors.append(
+                    ProjectError(f"flow {group} lists the entity '{entity}' twice.", where=where, hint="Keep one.")
+                )
+                continue
+            errors.append(
+                ProjectError(
+                    f"two flows are named '{name}': {first} and the entity '{entity}' of "
+                    f"{Where(where.file, root=project.root)}.",
+                    where=where,
+                    hint="An entity's flow is named <flow>.<entity>; rename the file or the entity.",
+                )
+            )
+    return errors
 
 
 def _load_one(project: Project, kind: str, name: str, path: Path) -> None:

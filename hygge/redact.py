@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 SECRET_KEY = re.compile(r"pass(word)?|pwd|token|secret|api_?key|private_?key|credential", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+# user:password is everything up to the last '@' of the URL: a password may hold '/', '?', '#', ':' or '@'
+# that the user forgot to percent-encode, and masking too much is safer than showing any of it.
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:\s]*?):(?P<pw>\S+)@")
 _KEY_VALUE = re.compile(
     r"(?P<key>\b\w*(?:password|passwd|pwd|token|secret|api_?key)\w*\s*[=:]\s*)(?P<value>[^\s,;&'\"]+)",
     re.IGNORECASE,

@@ -12,7 +12,7 @@ from hygge.errors import ProjectError, Where
 from hygge.redact import SECRET_KEY, register_secret
 from hygge.yamlsource import Loc, YamlDoc
 
-_REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}")
+_REFERENCE = re.compile(r"\$\$|\$\{([^}]*)(\}?)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -37,6 +37,12 @@ class Variables:
             if match.group(0) == "$$":
                 return "$"
             inner = match.group(1)
+            if not match.group(2):
+                raise ProjectError(
+                    f"'${{{inner}' has no closing '}}'",
+                    where=where,
+                    hint=f"Write ${{{inner.strip() or 'NAME'}}}; write $$ for a literal $.",
+                )
             name, sep, default = inner.partition(":-")
             name = name.strip()
             if not _NAME.match(name):
@@ -111,8 +117,10 @@ def parse_cli_vars(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not _NAME.match(key.strip()):
+            # Only the first word is shown: the rest may be a password typed with a space instead of '='.
+            shown = pair.split(maxsplit=1)[0].partition("=")[0] if pair.strip() else ""
             raise UsageError(
-                f"--var {pair!r} is not KEY=VALUE",
+                f"--var {shown!r}{'...' if shown != pair else ''} is not KEY=VALUE",
                 where="command line",
                 hint="Write --var LAKE_ROOT=data/lake.",
             )

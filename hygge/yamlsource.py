@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import yaml
 
 from hygge.errors import ProjectError, Where
+from hygge.redact import SECRET_KEY
 
 Loc = tuple[str | int, ...]
 
@@ -62,6 +64,14 @@ def parse_yaml(text: str, path: Path, root: Path) -> YamlDoc:
         mark = exc.problem_mark or exc.context_mark
         where = Where(path, mark.line + 1, mark.column + 1, root) if mark else Where(path, root=root)
         problem = exc.problem or "invalid YAML"
+        secret = _secret_key_at(text, mark)
+        if secret is not None:
+            # Alias and tag errors repeat the value ("undefined alias 'S3cret'"), which is a password here.
+            raise ProjectError(
+                f"YAML syntax error in the value of '{secret}' (not shown, as it is a secret).",
+                where=where,
+                hint=f'Quote the value: {secret}: "..." (a plain value starting with *, &, !, @ or ` is YAML syntax).',
+            ) from None
         context = f" ({exc.context}"
         if exc.context_mark is not None and exc.context_mark is not mark:
             context += f" that starts at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}"
@@ -75,6 +85,18 @@ def parse_yaml(text: str, path: Path, root: Path) -> YamlDoc:
         raise ProjectError(f"YAML error: {exc}", where=Where(path, root=root)) from None
     finally:
         loader.dispose()
+
+
+def _secret_key_at(text: str, mark: yaml.Mark | None) -> str | None:
+    """The secret-looking key whose value holds `mark` (on its line or the line above), if any."""
+    if mark is None:
+        return None
+    lines = text.splitlines()
+    before = lines[mark.line][: mark.column] if mark.line < len(lines) else ""
+    if not before.strip() and mark.line > 0:
+        before = lines[mark.line - 1]
+    keys = re.findall(r"([A-Za-z_][\w-]*)\s*:", before)
+    return keys[-1] if keys and SECRET_KEY.search(keys[-1]) else None
 
 
 def _build(node: yaml.Node, loc: Loc, loader: yaml.SafeLoader, doc: YamlDoc) -> Any:

@@ -291,3 +291,46 @@ def test_commands_that_move_no_data_import_no_data_library(command: list[str]) -
     args = [sys.executable, "-c", _IMPORTS_AFTER, *command, "--project", str(sample)]
     done = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert "LOADED \n" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("password", "port", "expected"),
+    [
+        ("S3cretPW?x", "5999", "%3F for '?'"),
+        ("1234/S3cretPW", "5999", "%2F for '/'"),
+        ("S3cretPW#x", "5999", "%23 for '#'"),
+        ("S3cretPW", "abc", "port"),
+    ],
+)
+def test_unreadable_postgres_url_is_an_error_that_never_shows_the_password(
+    project: Make, hygge: Hygge, password: str, port: str, expected: str
+) -> None:
+    root = project(
+        {
+            "homes/pg.yml": f'type: postgres\nurl: "postgresql://postgres:${{PGPW}}@127.0.0.1:{port}/test"\n',
+            "flows/orders.yml": "home: pg\n",
+        }
+    )
+    # Every command read the URL; the password that looks like a port was shown by `check --connect` and `run`.
+    commands = [["ls"], ["check", "--connect"], ["run", "--all"]] if "/" in password else [["ls"]]
+    for command in commands:
+        result = hygge(*command, cwd=root, env={"PGPW": password})
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "homes/pg.yml:2:6" in result.stderr and expected in result.stderr
+        assert "S3cretPW" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+    stored = [p.read_bytes() for p in root.joinpath(".hygge").rglob("*") if p.is_file()]
+    assert all(b"S3cretPW" not in data for data in stored)
+
+
+def test_bad_var_never_shows_what_follows_the_name(project: Make, hygge: Hygge) -> None:
+    root = project({"flows/orders.yml": "{}\n"})
+    result = hygge("check", "--var", "PG_PASSWORD S3cretPW", cwd=root)
+    assert result.returncode == 2 and "--var 'PG_PASSWORD'... is not KEY=VALUE" in result.stderr
+    assert "S3cretPW" not in result.stderr
+
+
+def test_a_folder_named_like_a_flow_file_is_ignored(project: Make, hygge: Hygge) -> None:
+    root = project({"flows/orders.yml": "{}\n", "flows/dir.yml/customers.csv": "id\n1\n"})
+    result = hygge("check", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "1 flows" in result.stdout

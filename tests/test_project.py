@@ -188,3 +188,81 @@ def test_all_errors_are_hygge_errors_with_exit_code_2(project: Make) -> None:
     with pytest.raises(HyggeError) as info:
         resolve(load_project(root))
     assert info.value.exit_code == 2
+
+
+def test_url_redaction_masks_any_password_up_to_the_last_at() -> None:
+    from hygge.redact import redact
+
+    assert redact("at postgresql://postgres:1234/S3cretPW@127.0.0.1:5999/test.") == (
+        "at postgresql://postgres:***@127.0.0.1:5999/test."
+    )
+    assert redact("postgresql://bob:S3c?r#e@t@host/db") == "postgresql://bob:***@host/db"
+    assert redact("postgresql://bob@host:5432/db") == "postgresql://bob@host:5432/db"
+
+
+@pytest.mark.parametrize("value", ["*S3cretPW", "!S3cretPW x", "\n  !S3cretPW x"])
+def test_yaml_error_in_a_secret_value_does_not_echo_it(project: Make, value: str) -> None:
+    root = project({"homes/pg.yml": f"type: postgres\nurl: postgresql://u@h/db\npassword: {value}\n"})
+    with pytest.raises(ProjectError) as info:
+        load_project(root)
+    text = str(info.value)
+    assert text.startswith("homes/pg.yml:") and "'password'" in text and 'Quote the value: password: "..."' in text
+    assert "S3cretPW" not in text
+
+
+def test_flow_file_named_like_an_entity_is_an_error_naming_both(project: Make) -> None:
+    root = project({"flows/shop.yml": "entities: [a, b]\n", "flows/shop.a.yml": "source: orders\n"})
+    with pytest.raises(ProjectError) as info:
+        load_project(root)
+    assert str(info.value).startswith(
+        "flows/shop.yml:1:12  two flows are named 'shop.a': flows/shop.a.yml:1:1 and the entity 'a' of flows/shop.yml."
+    )
+
+
+def test_entity_listed_twice_is_an_error(project: Make) -> None:
+    root = project({"flows/shop.yml": "entities: [a, b, a]\n"})
+    with pytest.raises(ProjectError, match=r"^flows/shop.yml:1:18  flow shop lists the entity 'a' twice."):
+        load_project(root)
+
+
+def test_unknown_key_in_entity_overrides_and_targets_suggests(project: Make) -> None:
+    root = project({"flows/shop.yml": "entities:\n  orders: {mdoe: merge}\n"})
+    with pytest.raises(ProjectError) as info:
+        resolve(load_project(root))
+    assert str(info.value).startswith("flows/shop.yml:2:12  flow shop: unknown key 'mdoe'. Did you mean 'mode'?")
+    assert "\n" not in str(info.value) and "Allowed keys: home, store" in str(info.value)
+    root = project({"hygge.yml": "name: t\ntargets:\n  dev: {vars: {A: b}, varz: 1}\n"})
+    with pytest.raises(ProjectError, match=r"^hygge.yml:3:23  unknown key 'varz'. Did you mean 'vars'\?"):
+        load_project(root)
+
+
+def test_unclosed_variable_is_an_error(project: Make) -> None:
+    root = project({"homes/drops.yml": "type: csv\npath: ${DROPS\n"})
+    with pytest.raises(ProjectError, match=r"^homes/drops.yml:2:7  '\$\{DROPS' has no closing '\}'"):
+        load_project(root, environ={"DROPS": "data/drops"})
+
+
+def test_wrong_shape_says_what_is_expected_not_a_class_name(project: Make) -> None:
+    root = project({"flows/orders.yml": "incremental: true\n"})
+    with pytest.raises(ProjectError) as info:
+        resolve(load_project(root))
+    assert str(info.value) == (
+        "flows/orders.yml:1:14  flow orders: incremental should be a mapping such as `incremental: {cursor: ...}` "
+        "(got True). Allowed keys: cursor, initial, lag, nulls."
+    )
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"flows/orders.yml": "batch_size: 99999999999999999999999\n"},
+        {
+            "hygge.yml": "name: t\ndefaults: {home: drops, store: lake, batch_size: 10000001}\n",
+            "flows/orders.yml": "{}",
+        },
+    ],
+)
+def test_batch_size_is_bounded(project: Make, files: dict[str, str]) -> None:
+    root = project(files)
+    with pytest.raises(ProjectError, match="batch_size: input should be less than or equal to 10000000"):
+        resolve(load_project(root))
