@@ -41,6 +41,7 @@ class ResolvedFlow:
     depends_on: frozenset[str]
     read_location: str
     write_location: str
+    globbed_locations: tuple[str, ...] = ()  # what a reader's glob matches (Store.globbed_locations)
     inferred: set[str] = field(default_factory=set)
     description: str | None = None
 
@@ -169,6 +170,7 @@ def _resolve_one(
         depends_on=frozenset(fields.depends_on),
         read_location=home.location(source) if fields.query is None else f"query:{home.location(source)}",
         write_location=store.location(target),
+        globbed_locations=tuple(store.globbed_locations(target)),
         description=fields.description,
     )
 
@@ -298,7 +300,7 @@ def _infer_dependencies(flows: dict[str, ResolvedFlow]) -> None:
         loc = reader.read_location
         exact = writers.get(loc, [])
         globbed = (
-            [n for w, names in writers.items() if fnmatch.fnmatchcase(w, loc) for n in names]
+            [w.name for w in flows.values() if any(fnmatch.fnmatchcase(p, loc) for p in w.globbed_locations)]
             if any(c in loc for c in "*?[")
             else []
         )

@@ -119,6 +119,19 @@ def test_glob_source_infers_dependency(project: Make) -> None:
     assert plan_of(root).flows["all"].upstream == {"orders"}
 
 
+def test_glob_over_the_parts_an_append_writes_infers_dependency(project: Make) -> None:
+    root = project(
+        {
+            "flows/orders.yml": "mode: append\n",
+            "flows/parts.yml": "home: lake\nsource: 'orders/*.parquet'\ntarget: all_parts\n",
+            "flows/elsewhere.yml": "home: lake\nsource: 'customers/*.parquet'\ntarget: others\n",
+        }
+    )
+    plan = plan_of(root)
+    assert plan.flows["parts"].upstream == {"orders"}
+    assert plan.flows["elsewhere"].upstream == set()
+
+
 def test_two_flows_writing_one_target_must_be_ordered(project: Make) -> None:
     # Which replace finished last would decide the target's rows: an error naming both, until depends_on orders
     # them; appends alone add up the same in any order.

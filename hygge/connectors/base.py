@@ -143,6 +143,11 @@ class Store(Endpoint, ABC):
     def location(self, target: str) -> str:
         """The identity of the written target, as a home reading it would report it."""
 
+    def globbed_locations(self, target: str) -> list[str]:
+        """What a home's glob must match to read the target (dependency inference): its location, and where a
+        store writes a target as several files, the location of one such file."""
+        return [self.location(target)]
+
     def max_value(self, target: str, column: str) -> Any:
         """The largest `column` value the target holds (None when it is missing or empty): the watermark.
 

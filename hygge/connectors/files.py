@@ -577,6 +577,12 @@ class FileStore(_FileEndpoint, Store):
     def location(self, target: str) -> str:
         return self._location(target)
 
+    def globbed_locations(self, target: str) -> list[str]:
+        # `orders/*.parquet` reads the parts an append writes: a part's name stands for them all.
+        dataset = self.dataset(target)
+        part = f"part-{_utc_stamp(datetime(2000, 1, 1, tzinfo=UTC))}-00000000.{dataset.extension}"
+        return [self._location(target), f"file:{(dataset.parent.resolve() / dataset.name / part).as_posix()}"]
+
     def max_value(self, target: str, column: str) -> Any:
         dataset = self.dataset(target)
         files = dataset.files(where=f"store {self.name}", shown=self.shown(dataset.base / dataset.name))
