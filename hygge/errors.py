@@ -52,7 +52,8 @@ class HyggeError(Exception):
         if self.where is not None:
             text = f"{self.where}  {text}"
         if self.hint:
-            text = f"{text} {self.hint}"
+            end = "" if text.rstrip().endswith((".", "?", "!", ":")) else "."  # two sentences, not one run-on
+            text = f"{text.rstrip()}{end} {self.hint}"
         return text
 
 

@@ -36,7 +36,15 @@ def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event, state
             batch_size=flow.batch_size,
             incremental=incremental,
         )
-        frame, pieces = home.read_with_pieces(read)
+        try:
+            frame, pieces = home.read_with_pieces(read)
+        except HyggeError:
+            raise
+        except BaseException as exc:
+            error = _as_flow_error(flow, exc)
+            if error is None:
+                raise
+            raise error from exc
         request = WriteRequest(
             flow=flow.name,
             target=flow.target,
@@ -103,8 +111,7 @@ def _as_flow_error(flow: ResolvedFlow, exc: BaseException) -> FlowError | None:
         )
     if not isinstance(exc, ple.PolarsError | OSError):
         return None
-    return FlowError(
-        f"{what}: {first_line(exc)}",
-        where=f"flow {flow.name}",
-        hint="Check the source data and settings; run with --debug for the full error.",
-    )
+    hint = "Check the source data and the home's settings; run with --debug for the full error."
+    if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
+        hint = "The source is not UTF-8 text: set encoding: utf8-lossy in the home, or convert the file."
+    return FlowError(f"{what}: {first_line(exc)}", where=f"flow {flow.name}", hint=f"{hint} The target is unchanged.")

@@ -164,7 +164,7 @@ def test_three_cycle_prints_the_cycle_in_data_order() -> None:
     assert error.cycle == ["a", "b", "c", "a"]
     assert error.where == "flow a"
     assert isinstance(error, ProjectError)
-    assert str(error).startswith("flow a  dependency cycle: a -> b -> c -> a ")
+    assert str(error).startswith("flow a  dependency cycle: a -> b -> c -> a. ")
 
 
 def test_cycle_starts_at_its_smallest_name_whatever_the_input_order() -> None:

@@ -38,3 +38,19 @@ def test_a_polars_panic_fails_its_flow_only(project: Make, hygge: Hygge) -> None
     assert (root / "data/events/blobs.ndjson").read_text() == '{"id":7}\n'
     history = hygge("history", "blobs", cwd=root)
     assert "failed" in history.stdout and "running" not in history.stdout
+
+
+def test_bad_source_data_names_the_source_and_the_target(project: Make, hygge: Hygge) -> None:
+    # Polars fails while the store writes, but the fault is the source's: the error names both ends, suggests
+    # what to check (not Polars' own Python settings), and the target stays as it was.
+    root = project({"flows/orders.yml": "{}\n"})
+    assert hygge("run", "orders", cwd=root).returncode == 0
+    before = (root / "data/lake/orders.parquet").read_bytes()
+    (root / "data/drops/orders.csv").write_bytes(b"id,amount\n1,10.5\n2,caf\xe9\n")
+    run = hygge("run", "orders", cwd=root)
+    assert run.returncode == 1
+    message = " ".join(run.stdout.split())
+    assert "flow orders could not move drops:orders to lake:orders: invalid utf-8 sequence." in message
+    assert "set encoding: utf8-lossy in the home" in message and "The target is unchanged." in message
+    assert "could not write" not in message and "infer_schema_length" not in message
+    assert (root / "data/lake/orders.parquet").read_bytes() == before
