@@ -55,6 +55,7 @@ def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event, state
             batch_size=flow.batch_size,
             cancel=cancel,
             pieces=pieces,
+            last_per_key=mode == "replace" and flow.mode == "merge",
         )
         try:
             rows = store.write(frame, request).rows

@@ -131,3 +131,35 @@ def test_incremental_flows_between_databases_read_only_new_rows(
     assert result.returncode == 0, result.stdout
     assert "2 rows" in result.stdout  # only the rows past the watermark were read
     assert duckdb_db.read("events", sort="id")["v"].to_list() == ["a", "b2", "c"]
+
+
+def test_a_full_refresh_of_a_merge_keeps_the_last_row_per_key(tmp_path: Path, hygge: Hygge, pg_schema: str) -> None:
+    # An incremental merge's source may hold several rows per key (a change log); rebuilt with --full-refresh it must
+    # give what merging it into an empty target gives, in every store, not refuse the duplicates.
+    stores = {"shop": "type: sqlite\npath: data/shop.sqlite\n", "warehouse": "type: duckdb\npath: data/w.duckdb\n"}
+    stores |= {"pg": "type: postgres\nurl: ${PG_URL}\n", "lake": "type: parquet\npath: data/lake\n"}
+    flows = {
+        f"flows/to_{name}.yml": f"home: drops\nstore: {name}\nsource: changes\n"
+        f"target: {pg_schema + '.' if name == 'pg' else ''}changes\nkey: [id]\nincremental: {{cursor: seq}}\n"
+        for name in stores
+    }
+    root = build_project(
+        tmp_path / "proj",
+        {
+            "hygge.yml": "name: changes\n",
+            "homes/drops.yml": "type: csv\npath: data/drops\n",
+            **{f"stores/{name}.yml": text for name, text in stores.items()},
+            **flows,
+            "data/drops/changes.csv": "seq,id,status\n1,1,new\n2,2,new\n3,1,paid\n4,1,shipped\n",
+        },
+    )
+    env = {"PG_URL": POSTGRES_URL}
+    want = [(2, 2, "new"), (4, 1, "shipped")]
+    for args in (("run", "--all"), ("run", "--all", "--full-refresh")):
+        run = hygge(*args, cwd=root, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert sorted(pl.read_parquet(root / "data/lake/changes.parquet").iter_rows()) == want
+        for kind, path in (("sqlite", "data/shop.sqlite"), ("duckdb", "data/w.duckdb")):
+            assert sorted(Db(kind, root, {"path": path}).read("changes").iter_rows()) == want, (args, kind)
+        pg = Db("postgres", Path(), {"url": POSTGRES_URL}, schema=pg_schema)
+        assert sorted(pg.read("changes").iter_rows()) == want, args

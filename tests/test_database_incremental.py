@@ -77,3 +77,31 @@ def test_sqlite_timestamps_written_in_several_formats_all_read(sqlite_db: Db) ->
         dt.datetime(2025, 1, 3),
         None,
     ]
+
+
+# A text column declared with a collation that orders unlike Polars' bytes ('a' > 'B' there, not here).
+COLLATED_TEXT = {
+    "sqlite": "TEXT COLLATE NOCASE",
+    "duckdb": "VARCHAR COLLATE NOCASE",
+    "postgres": 'text COLLATE "und-x-icu"',
+}
+
+
+def _collated_table(db: Db, rows: pl.DataFrame) -> None:
+    db.execute(f"CREATE TABLE {db.sql_name('events')} (id bigint, c {COLLATED_TEXT[db.kind]})")
+    db.write(rows, "events", mode="append")
+
+
+def test_the_watermark_of_a_collated_text_cursor_is_the_max_polars_filters_by(db: Db) -> None:
+    """max(c) under the column's collation was 'B', and the filter c > 'B' kept 'a' again on every run."""
+    _collated_table(db, pl.DataFrame({"id": [1, 2], "c": ["a", "B"]}))
+    after = db.store().max_value(db.name("events"), "c")
+    assert after == "a"
+    assert db.read("events", incremental=Incremental(cursor="c", after=after)).height == 0
+
+
+def test_a_window_on_a_collated_text_cursor_keeps_every_row_past_it(db: Db) -> None:
+    """Pushed down as c > 'bZ' under NOCASE, 'bb' was left out (equal to 'BB' < 'BZ'): rows lost for good."""
+    _collated_table(db, pl.DataFrame({"id": [1, 2, 3, 4], "c": ["A", "bZ", "bb", "c"]}))
+    got = db.read("events", sort="id", incremental=Incremental(cursor="c", after="bZ"))
+    assert got["id"].to_list() == [3, 4]

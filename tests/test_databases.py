@@ -74,11 +74,22 @@ def test_replacing_rows_with_none_needs_allow_empty(db: Db) -> None:
     no_staging_left(db)
 
 
-def test_replace_with_a_key_keeps_the_last_row_per_key_and_a_primary_key(db: Db) -> None:
-    db.write(pl.DataFrame({"id": [1, 1, 2], "v": ["old", "new", "x"]}), "orders", key=("id",))
-    assert_frame_equal(db.read("orders", sort="id"), pl.DataFrame({"id": [1, 2], "v": ["new", "x"]}))
+def test_replace_with_a_key_gives_the_table_a_primary_key(db: Db) -> None:
+    db.write(pl.DataFrame({"id": [1, 2], "v": ["new", "x"]}), "orders", key=("id",))
     db.write(pl.DataFrame({"id": [2], "v": ["y"]}), "orders", mode="merge", key=("id",))
     assert db.read("orders", sort="id")["v"].to_list() == ["new", "y"]
+
+
+def test_replace_with_a_key_refuses_rows_sharing_a_key_rather_than_drop_them(db: Db) -> None:
+    """Files keep all three rows; the databases kept the last per key without a word."""
+    db.write(ORDERS, "orders", key=("id",))
+    with pytest.raises(FlowError, match=r"1 of this run's 3 rows share a key .*id=1 is on 2 rows") as caught:
+        db.write(
+            pl.DataFrame({"id": [1, 1, 2], "amount": [1.0, 2.0, 3.0], "status": ["a", "b", "c"]}), "orders", key=("id",)
+        )
+    assert "mode: merge" in str(caught.value.hint) and "Remove key:" in str(caught.value.hint)
+    assert_frame_equal(db.read("orders", sort="id"), ORDERS)
+    no_staging_left(db)
 
 
 # --- append --------------------------------------------------------------------------------------
@@ -158,6 +169,24 @@ def test_merge_with_only_key_columns_inserts_new_keys(db: Db) -> None:
     db.write(pl.DataFrame({"id": [1, 2]}), "ids", mode="merge", key=("id",))
     db.write(pl.DataFrame({"id": [2, 3]}), "ids", mode="merge", key=("id",))
     assert db.read("ids", sort="id")["id"].to_list() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("made_by", ["hygge", "others"])
+def test_merge_refuses_a_null_key_which_would_be_inserted_again_every_run(db: Db, made_by: str) -> None:
+    """SQLite lets a composite primary key (or a unique index) hold nulls, and ON CONFLICT never matches one."""
+    if made_by == "others":
+        table = db.sql_name("t")
+        db.execute(f"CREATE TABLE {table} (a bigint, b text, v bigint)")
+        db.execute(db.database.unique_index_sql(db.database.table(db.name("t")), ["a", "b"]))
+    db.write(pl.DataFrame({"a": [1], "b": ["x"], "v": [0]}), "t", mode="merge", key=["a", "b"])
+    incoming = pl.DataFrame(
+        {"a": [None, None, 5], "b": ["n", "n", None], "v": [1, 2, 3]}, schema_overrides={"a": pl.Int64}
+    )
+    for _ in range(2):
+        with pytest.raises(FlowError, match="key column 'a' is null in 2 row"):
+            db.write(incoming, "t", mode="merge", key=["a", "b"])
+    assert db.read("t").rows() == [(1, "x", 0)]
+    no_staging_left(db)
 
 
 def test_merge_without_a_key_is_an_error(db: Db) -> None:
@@ -899,3 +928,19 @@ def test_duckdb_reads_with_a_smaller_memory_limit_than_it_writes_unless_told(
         assert session.rows("SELECT current_setting('memory_limit')") == [(write or read,)]
     with db.database.connect(create=False) as session:
         assert session.rows("SELECT current_setting('memory_limit')") == [(read,)]
+
+
+def test_a_duckdb_merge_of_a_million_rows_fits_the_default_memory_limit(duckdb_db: Db) -> None:
+    """ON CONFLICT and the key's index are held in memory, which DuckDB cannot spill: 64MB failed here."""
+    ids = pl.int_range(0, 1_000_000, eager=True)
+    frame = pl.DataFrame({"id": ids, "s": ids.cast(pl.String) + "_payload_xxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "v": ids})
+    assert duckdb_db.write(frame, "m", mode="merge", key=["id"]) == 1_000_000
+    assert duckdb_db.write(frame.head(10).with_columns(v=-1), "m", mode="merge", key=["id"]) == 10
+    assert duckdb_db.rows(f"SELECT count(*), count(*) FILTER (v = -1) FROM {duckdb_db.sql_name('m')}") == [
+        (1_000_000, 10)
+    ]
+
+
+def test_a_postgres_column_name_over_63_bytes_is_named_with_the_limit(postgres_db: Db) -> None:
+    with pytest.raises(FlowError, match=f"column name '{'x' * 70}' is 70 bytes, longer than postgres's 63"):
+        postgres_db.write(pl.DataFrame({"x" * 70: [1]}), "long", mode="append")

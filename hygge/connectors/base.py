@@ -75,6 +75,9 @@ class WriteRequest:
     on_commit: Callable[[int], None] | None = None
     # The same rows as the frame, in pieces a store that writes batch by batch may pull one at a time instead.
     pieces: Pieces | None = None
+    # A merge flow rebuilt by replace (--full-refresh): rows sharing a key keep the last, as merging into an empty
+    # target would. A plain replace keeps every row, and a database store refuses rows its key cannot hold.
+    last_per_key: bool = False
 
 
 @dataclass(frozen=True)

@@ -431,6 +431,8 @@ class FileStore(_FileEndpoint, Store):
                 frame = self._merged(frame, request, dataset)
             elif request.mode != "replace":
                 raise FlowError(f"unknown mode '{request.mode}'", where=where)
+            elif request.last_per_key and request.key:
+                frame = frame.unique(subset=list(request.key), keep="last", maintain_order=True)
             return self._replace(frame, request, dataset)
         except OSError as exc:  # Polars' errors here are mostly the source's data: the flow names both ends
             raise FlowError(

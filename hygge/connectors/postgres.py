@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote as url_quote
 from urllib.parse import urlsplit
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from hygge.connectors.base import ConnectorSettings
 from hygge.connectors.sql import (
@@ -105,6 +105,13 @@ class PostgresSettings(ConnectorSettings):
     password: str | None = None
     database: str | None = None
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is not None:
+            _check_url(url)
+        return url
+
     @model_validator(mode="after")
     def _url_or_parts(self) -> PostgresSettings:
         parts = [self.host, self.user, self.password, self.database]
@@ -112,14 +119,38 @@ class PostgresSettings(ConnectorSettings):
             raise ValueError("set either url or host/port/user/password/database, not both")
         if self.url is None and (self.host is None or self.database is None):
             raise ValueError("set url (postgresql://user@host:5432/db), or host and database")
-        if self.url is not None and urlsplit(self.url).scheme not in ("postgresql", "postgres"):
-            raise ValueError("url must start with postgresql://")
         return self
+
+
+def _check_url(url: str) -> None:
+    """Reject a URL that urlsplit would misread; the messages never repeat any part of it (it may hold a password)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("postgresql", "postgres"):
+        raise ValueError("must start with postgresql://")
+    # The host part ends at the first '/', '?' or '#'; an '@' after it means the password holds one of them, and
+    # urlsplit would take part of the password for the port or the database name.
+    host_part = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" in rest and "@" not in host_part:
+        raise ValueError(
+            "cannot be read: the user or password before '@' holds '/', '?' or '#'. Percent-encode each of them "
+            "(%2F for '/', %3F for '?', %23 for '#', %40 for '@'), or set host, user, password and database "
+            "instead of url"
+        )
+    try:
+        urlsplit(url).port  # noqa: B018  (reading .port is what checks it)
+    except ValueError:
+        raise ValueError(
+            "cannot be read: its host or port is malformed (the port is a number from 0 to 65535). "
+            "Write postgresql://user@host:5432/db"
+        ) from None
 
 
 class PostgresDatabase(Database):
     placeholder = "$1"
-    pushdown_text = False  # a column's collation may order text unlike Polars' byte order
+    # A column's collation may order text unlike Polars' byte order. "C" orders by bytes, which is Polars' order in
+    # a UTF-8 database; text is still not pushed down, for a database in another encoding.
+    pushdown_text = False
+    binary_collation = '"C"'
     type_name = "postgres"
     default_schema = "public"
     temp_schema = "pg_temp"

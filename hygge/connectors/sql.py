@@ -448,6 +448,25 @@ class Database(ABC):
     # what the Polars filter keeps anyway (text is left out where a collation could order it differently).
     pushdown_text = True
     pushdown_temporal = True
+    # The collation that orders text by its bytes, as Polars orders strings (UTF-8 bytes = code points), or None.
+    binary_collation: ClassVar[str | None] = None
+
+    def ordered(self, column: Column) -> str | None:
+        """`column` in SQL, ordered as Polars orders its values; None for text SQL cannot order so.
+
+        A column declared with a collation (NOCASE, a locale) orders 'a' after 'B' where Polars orders it before:
+        a watermark taken with max() under it, or a window pushed into the query, would disagree with the Polars
+        filter, and rows would be read twice or never. So text is compared under the binary collation.
+        """
+        if column.dtype != pl.String:
+            return quote(column.name)
+        if self.binary_collation is None or column.write_as_text:
+            return None  # not text in the database (json, uuid, ...): no collation applies
+        return f"{quote(column.name)} COLLATE {self.binary_collation}"
+
+    def before_upsert(self, session: Session, table: TableName, staged: int) -> None:
+        """Called before `staged` rows are upserted into `table` (ON CONFLICT), in the write's transaction."""
+        return  # most databases need nothing here
 
     def pushdown(self, column: Column, value: Any) -> Any | None:
         """`value` as a parameter comparable with `column` in SQL, or None to filter in Polars only."""
@@ -841,9 +860,10 @@ def _window(database: Database, relation: str, columns: list[Column], inc: Incre
         return relation, []
     bound = lower_bound(inc, cursor.dtype)
     value = database.pushdown(cursor, pl.select(bound).item() if bound is not None else None)
-    if value is None:
+    compared = database.ordered(cursor)
+    if value is None or compared is None:
         return relation, []
-    condition = f"{quote(cursor.name)} > {database.placeholder}"
+    condition = f"{compared} > {database.placeholder}"
     if inc.nulls == "include":
         condition = f"({condition} OR {quote(cursor.name)} IS NULL)"
     return f"(SELECT * FROM {relation} WHERE {condition}) AS {quote('_hygge_window')}", [value]
@@ -925,9 +945,17 @@ class SqlStore(_SqlEndpoint, Store):
         if missing:
             raise FlowError(f"the data has no key column {', '.join(missing)}", hint=f"Columns: {', '.join(schema)}.")
         new: dict[str, Column] = {}
+        limit = self.database.max_name_bytes
         for name, dtype in schema.items():
             if name in (ROW_COLUMN, RANK_COLUMN):
                 raise FlowError(f"the column name '{name}' is reserved for hygge's staging tables")
+            if limit is not None and len(name.encode()) > limit:
+                # PostgreSQL would cut it short without a word, and then not find the column it made.
+                raise FlowError(
+                    f"the column name '{name}' is {len(name.encode())} bytes, longer than "
+                    f"{self.database.type_name}'s {limit}",
+                    hint="Rename it in the source (a query: SELECT ... AS shorter_name).",
+                )
             try:
                 new[name] = self.database.new_column(name, dtype)
             except FlowError as exc:
@@ -957,7 +985,8 @@ class SqlStore(_SqlEndpoint, Store):
     def _replace(self, write: _Write, table: TableName, frame: Shaped, *, exists: bool) -> int:
         """Load a new table aside, then drop the old one and rename the new one in its place."""
         stage = self._stage_name(table)
-        rows = self._load(write, stage, self._create(write, stage, write.key), frame, write.key)
+        unique = not write.request.last_per_key
+        rows = self._load(write, stage, self._create(write, stage, write.key), frame, write.key, unique=unique)
         if exists:
             if rows == 0 and not write.request.allow_empty and self._has_rows(write.session, table):
                 raise FlowError(
@@ -980,7 +1009,9 @@ class SqlStore(_SqlEndpoint, Store):
         return columns
 
     def _create_table(self, session: Session, table: TableName, columns: list[Column], key: tuple[str, ...]) -> None:
-        listed = [f"{quote(c.name)} {c.declared}" for c in columns]
+        # Key columns are NOT NULL, as a primary key makes them in DuckDB and PostgreSQL but not in SQLite, where
+        # a null key would never match ON CONFLICT and be inserted again on every merge.
+        listed = [f"{quote(c.name)} {c.declared}{' NOT NULL' if c.name in key else ''}" for c in columns]
         if key:
             listed.append(f"PRIMARY KEY ({', '.join(quote(k) for k in key)})")
         session.execute(f"CREATE TABLE {table.sql} ({', '.join(listed)})")
@@ -1013,8 +1044,18 @@ class SqlStore(_SqlEndpoint, Store):
             "--full-refresh so hygge creates it with a primary key.",
         )
 
-    def _load(self, write: _Write, table: TableName, columns: list[Column], frame: Shaped, key: tuple[str, ...]) -> int:
-        """Insert the frame into `table`: directly, or through a staging table to upsert or to cast."""
+    def _load(
+        self,
+        write: _Write,
+        table: TableName,
+        columns: list[Column],
+        frame: Shaped,
+        key: tuple[str, ...],
+        *,
+        unique: bool = False,
+    ) -> int:
+        """Insert the frame into `table`: directly, or through a staging table to upsert or to cast. `unique`:
+        `table` is new and must get every row, so rows sharing a key are an error rather than the last winning."""
         frame = frame.select([c.name for c in columns])
         if not key and not any(c.write_as_text for c in columns):
             return self._ingest(write, table, frame)
@@ -1026,9 +1067,48 @@ class SqlStore(_SqlEndpoint, Store):
         stage = self._stage_name(table)
         self._create_table(write.session, stage, staged, ())
         rows = self._ingest(write, stage, frame)
+        if key:
+            self._check_null_keys(write, stage, key)
+            self.database.before_upsert(write.session, table, rows)
         write.session.execute(self._insert_sql(table, stage, columns, key))
+        if unique:
+            self._check_unique(write, table, stage, key, rows)
         write.session.execute(f"DROP TABLE {stage.sql}")
         return rows
+
+    def _check_null_keys(self, write: _Write, stage: TableName, key: tuple[str, ...]) -> None:
+        """A null key matches no row (ON CONFLICT never sees two nulls as equal), so such a row would be
+        inserted again on every merge: refused, as DuckDB's and PostgreSQL's primary keys refuse it."""
+        counts = ", ".join(f"sum(CASE WHEN {quote(k)} IS NULL THEN 1 ELSE 0 END)" for k in key)
+        nulls = write.session.rows(f"SELECT {counts} FROM {stage.sql}")[0]
+        for name, count in zip(key, nulls, strict=True):
+            if count:
+                raise FlowError(
+                    f"the key column '{name}' is null in {count} row(s) of this run; a null key matches no row, "
+                    "so it cannot identify one",
+                    hint="The target is unchanged. Filter out or fill the null keys in the source (a query), or "
+                    "choose key columns that always hold a value.",
+                )
+
+    def _check_unique(self, write: _Write, table: TableName, stage: TableName, key: tuple[str, ...], rows: int) -> None:
+        """Replace keeps exactly this run's rows (DESIGN §5), and a primary key holds one row per key: rows
+        sharing a key are an error, never silently dropped. A dbt or Sling full refresh keeps every row; hygge
+        cannot while the key makes a primary key, and one that merges need is what `key:` asks for."""
+        kept = write.session.rows(f"SELECT count(*) FROM {table.sql}")[0][0]
+        if kept == rows:
+            return
+        keys = ", ".join(quote(k) for k in key)
+        example = write.session.rows(
+            f"SELECT {keys}, count(*) FROM {stage.sql} GROUP BY {keys} HAVING count(*) > 1 ORDER BY count(*) DESC "
+            "LIMIT 1"
+        )[0]
+        shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, example, strict=False))
+        raise FlowError(
+            f"{rows - kept} of this run's {rows} rows share a key with another row ({shown} is on {example[-1]} "
+            f"rows), and replace keeps every row while key: ({', '.join(key)}) makes a primary key",
+            hint="The target is unchanged. Remove key: to keep every row, use mode: merge to keep the last row "
+            "per key, or remove the duplicates in the source.",
+        )
 
     def _insert_sql(self, table: TableName, stage: TableName, columns: list[Column], key: tuple[str, ...]) -> str:
         names = ", ".join(quote(c.name) for c in columns)
@@ -1098,7 +1178,9 @@ class SqlStore(_SqlEndpoint, Store):
                         hint="Rebuild the target with --full-refresh, or change incremental.cursor.",
                     )
             name = quote(found[0].name)
-            relation = f"(SELECT max({name}) AS {name} FROM {table.sql}) AS {quote('_hygge_max')}"
+            # In the order the home's Polars filter compares cursors in, or it re-reads or skips rows.
+            compared = db.ordered(found[0]) or name
+            relation = f"(SELECT max({compared}) AS {name} FROM {table.sql}) AS {quote('_hygge_max')}"
             return scan(db, relation, found, 1, f"{db.type_name} watermark").collect().item()
 
     def check(self) -> None:
