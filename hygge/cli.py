@@ -150,7 +150,9 @@ def _run_selected(plan: Plan, selected: list[str], options: object, log_format: 
 
 @app.command()
 def check(
-    connect: Annotated[bool, typer.Option("--connect", help="Also open every home and store.")] = False,
+    connect: Annotated[
+        bool, typer.Option("--connect", help="Also open every home and store, and the sources flows read.")
+    ] = False,
     project: ProjectOpt = None,
     target: TargetOpt = None,
     var: VarOpt = None,
@@ -165,7 +167,7 @@ def check(
             + (f" (target {p.target})" if p.target else "")
         )
         if connect:
-            from hygge.inspect import check_connections
+            from hygge.inspect import check_connections, check_sources
 
             failed = 0
             for kind, name, problem in check_connections(p):
@@ -174,6 +176,13 @@ def check(
                 else:
                     failed += 1
                     out.print(f"  [red]failed[/red] {kind} {name}: {problem}", markup=True)
+            if not failed:  # sources only where their homes opened: one cause, one line
+                for flow, problem in check_sources(plan):
+                    if problem is None:
+                        out.print(f"  [green]ok[/green]     source of flow {flow}")
+                    else:
+                        failed += 1
+                        out.print(f"  [red]failed[/red] source of flow {flow}: {problem}", markup=True)
             if failed:
                 raise typer.Exit(1)
 

@@ -143,6 +143,28 @@ def print_history(console: Console, root: Path, flow: str | None, limit: int, as
     console.print(table)
 
 
+def check_sources(plan: Plan) -> Iterator[tuple[str, str | None]]:
+    """Open the source of each flow that reads what no flow writes (what a flow writes appears when it runs):
+    yield (flow, problem or None). Only the columns are read, never the rows."""
+    from hygge.connectors.base import ReadRequest
+
+    written = {f.write_location for f in plan.flows.values()}
+    for f in plan.flows.values():
+        if f.query is not None or f.inferred or f.read_location in written:
+            continue
+        try:
+            home = f.make_home()
+            try:
+                home.read(ReadRequest(flow=f.name, source=f.source)).collect_schema()
+            finally:
+                home.close()
+            yield f.name, None
+        except HyggeError as exc:
+            yield f.name, redact(exc.message + (f" {exc.hint}" if exc.hint else ""))
+        except Exception as exc:
+            yield f.name, redact(f"{type(exc).__name__}: {exc}")
+
+
 def check_connections(project: Project) -> Iterator[tuple[str, str, str | None]]:
     """Open every home and store; yield (kind, name, problem or None)."""
     endpoints = [*project.homes.values(), *project.stores.values()]

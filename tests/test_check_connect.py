@@ -1,0 +1,31 @@
+"""`hygge check --connect`: opens homes and stores, then the sources flows read that no flow writes."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+Make = Callable[..., Path]
+Hygge = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def test_check_connect_names_a_flow_whose_source_is_missing(project: Make, hygge: Hygge) -> None:
+    # `second` reads what `orders` writes: it does not exist before the first run and is not a problem.
+    root = project(
+        {
+            "flows/orders.yml": "{}\n",
+            "flows/typo.yml": "source: ordres\n",
+            "flows/second.yml": "home: lake\nsource: orders\ntarget: second\n",
+        }
+    )
+    checked = hygge("check", "--connect", cwd=root)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    lines = checked.stdout.splitlines()
+    assert any("ok     source of flow orders" in line for line in lines)
+    failed = [line for line in lines if "failed" in line]
+    assert len(failed) == 1 and "source of flow typo: could not read data/drops/ordres.csv" in failed[0]
+    assert "Sources there: customers, orders" in checked.stdout
+    assert not any("flow second" in line for line in lines)
+    (root / "flows/typo.yml").unlink()
+    assert hygge("check", "--connect", cwd=root).returncode == 0
