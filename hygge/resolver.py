@@ -42,6 +42,7 @@ class ResolvedFlow:
     read_location: str
     write_location: str
     globbed_locations: tuple[str, ...] = ()  # what a reader's glob matches (Store.globbed_locations)
+    depends_where: Where | None = None  # where depends_on is written, for its errors
     inferred: set[str] = field(default_factory=set)
     description: str | None = None
 
@@ -171,6 +172,7 @@ def _resolve_one(
         read_location=home.location(source) if fields.query is None else f"query:{home.location(source)}",
         write_location=store.location(target),
         globbed_locations=tuple(store.globbed_locations(target)),
+        depends_where=where("depends_on"),
         description=fields.description,
     )
 
@@ -350,7 +352,7 @@ def _check_depends_on(flows: dict[str, ResolvedFlow]) -> None:
                 errors.append(
                     ProjectError(
                         f"depends_on names unknown flow '{dep}'.",
-                        where=f.where,
+                        where=f.depends_where or f.where,
                         hint=did_you_mean(dep, flows, kind="Flows"),
                     )
                 )

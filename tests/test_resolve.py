@@ -201,9 +201,10 @@ def test_depends_on_a_flow_file_means_all_its_entities(project: Make) -> None:
 
 
 def test_unknown_depends_on_suggests(project: Make) -> None:
-    root = project({"flows/orders.yml": "{}\n", "flows/report.yml": "depends_on: [ordres]\n"})
-    with pytest.raises(ProjectError, match=r"depends_on names unknown flow 'ordres'. Did you mean 'orders'\?"):
+    root = project({"flows/orders.yml": "{}\n", "flows/report.yml": "tags: [x]\ndepends_on: [ordres]\n"})
+    with pytest.raises(ProjectError, match=r"depends_on names unknown flow 'ordres'. Did you mean 'orders'\?") as info:
         plan_of(root)
+    assert str(info.value).startswith("flows/report.yml:2:13  ")  # the list, not the file's first line
 
 
 def test_cycle_is_an_error_that_prints_the_cycle(project: Make) -> None:
