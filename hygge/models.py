@@ -32,7 +32,7 @@ class DefaultsSpec(Strict):
 class ProjectSpec(Strict):
     name: str
     defaults: DefaultsSpec = DefaultsSpec()
-    threads: int = Field(default=4, ge=1, le=256)
+    threads: int = Field(default=4, ge=1, le=256, strict=True)  # `threads: true` is no number
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
     default_target: str | None = None
     version: int | None = None

@@ -266,3 +266,10 @@ def test_batch_size_is_bounded(project: Make, files: dict[str, str]) -> None:
     root = project(files)
     with pytest.raises(ProjectError, match="batch_size: input should be less than or equal to 10000000"):
         resolve(load_project(root))
+
+
+@pytest.mark.parametrize("value", ["true", "'4'", "0", "257"])
+def test_threads_is_a_number_from_1_to_256(project: Make, value: str) -> None:
+    root = project({"hygge.yml": f"name: t\nthreads: {value}\n"})
+    with pytest.raises(ProjectError, match=r"hygge.yml:2:10  threads: input should be"):
+        load_project(root)
