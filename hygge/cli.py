@@ -55,8 +55,9 @@ class LogFormat(StrEnum):
 
 
 @contextmanager
-def handled(debug: bool) -> Iterator[None]:
-    """Print user errors without a traceback and exit with their code."""
+def handled(debug: bool, *, as_json: bool = False) -> Iterator[None]:
+    """Print user errors without a traceback and exit with their code; `as_json` also writes the error as an
+    event on stdout (`--log-format json`), where a machine reads the run's other events."""
     from hygge.errors import HyggeError
     from hygge.redact import redact
 
@@ -65,6 +66,11 @@ def handled(debug: bool) -> Iterator[None]:
     except HyggeError as exc:
         if debug:
             err.print(redact(traceback.format_exc()), markup=False)
+        if as_json:
+            from hygge.report import JsonReporter
+
+            where = None if exc.where is None else str(exc.where)
+            JsonReporter().error(exc.message, where=where, hint=exc.hint, exit_code=exc.exit_code)
         err.print(redact(f"error: {exc}"), markup=False, style="red", soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
@@ -105,7 +111,7 @@ def run(
     """Run flows in dependency order; independent flows run in parallel."""
     from hygge.errors import UsageError
 
-    with handled(debug):
+    with handled(debug, as_json=log_format == LogFormat.json):
         chosen = [*(names or []), *(select or [])]
         if not chosen and not all_:
             raise UsageError(

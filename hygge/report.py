@@ -132,6 +132,10 @@ class JsonReporter:
         self.stream.write(redact(json.dumps(record, default=str)) + "\n")
         self.stream.flush()
 
+    def error(self, message: str, *, where: str | None, hint: str | None, exit_code: int) -> None:
+        """The project or the command line is wrong: nothing ran."""
+        self._emit("error", message=message, where=where, hint=hint, exit_code=exit_code)
+
     def run_started(self, plan: Plan, names: Sequence[str], options: RunOptions) -> None:
         self._emit(
             "run_started",

@@ -334,3 +334,14 @@ def test_a_folder_named_like_a_flow_file_is_ignored(project: Make, hygge: Hygge)
     result = hygge("check", cwd=root)
     assert result.returncode == 0, result.stderr
     assert "1 flows" in result.stdout
+
+
+def test_json_log_format_reports_project_errors_as_an_event(project: Make, hygge: Hygge) -> None:
+    # A machine reading --log-format json gets the error as an event on stdout, not only text on stderr.
+    root = project({"flows/orders.yml": "home: drop\n"})
+    run = hygge("run", "--all", "--log-format", "json", cwd=root)
+    assert run.returncode == 2
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["error"]
+    assert events[0]["where"] == "flows/orders.yml:1:7" and "unknown home 'drop'" in events[0]["message"]
+    assert events[0]["exit_code"] == 2 and "Did you mean 'drops'?" in events[0]["hint"]
