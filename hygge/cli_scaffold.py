@@ -125,7 +125,7 @@ def _ask(question: str, default: str, check: Callable[[str], object]) -> str:
         try:
             check(answer)
         except HyggeError as exc:
-            err.print(f"  {exc.message} {exc.hint or ''}".rstrip(), markup=False, style="red")
+            err.print(f"  {exc.described}", markup=False, style="red")
             continue
         return answer
 

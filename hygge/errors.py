@@ -48,9 +48,12 @@ class HyggeError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
+        return self.described if self.where is None else f"{self.where}  {self.described}"
+
+    @property
+    def described(self) -> str:
+        """The message and the hint, without where."""
         text = self.message
-        if self.where is not None:
-            text = f"{self.where}  {text}"
         if self.hint:
             end = "" if text.rstrip().endswith((".", "?", "!", ":")) else "."  # two sentences, not one run-on
             text = f"{text.rstrip()}{end} {self.hint}"

@@ -160,7 +160,7 @@ def check_sources(plan: Plan) -> Iterator[tuple[str, str | None]]:
                 home.close()
             yield f.name, None
         except HyggeError as exc:
-            yield f.name, redact(exc.message + (f" {exc.hint}" if exc.hint else ""))
+            yield f.name, redact(exc.described)
         except Exception as exc:
             yield f.name, redact(f"{type(exc).__name__}: {exc}")
 
@@ -180,7 +180,7 @@ def check_connections(project: Project) -> Iterator[tuple[str, str, str | None]]
                 endpoint.close()
             yield d.kind, d.name, None
         except HyggeError as exc:
-            yield d.kind, d.name, redact(exc.message + (f" {exc.hint}" if exc.hint else ""))
+            yield d.kind, d.name, redact(exc.described)
         except Exception as exc:
             yield d.kind, d.name, redact(f"{type(exc).__name__}: {exc}")
 

@@ -29,3 +29,10 @@ def test_check_connect_names_a_flow_whose_source_is_missing(project: Make, hygge
     assert not any("flow second" in line for line in lines)
     (root / "flows/typo.yml").unlink()
     assert hygge("check", "--connect", cwd=root).returncode == 0
+
+
+def test_a_database_home_whose_path_is_a_folder_says_so(project: Make, hygge: Hygge) -> None:
+    root = project({"homes/shop.yml": "type: sqlite\npath: data\n", "flows/orders.yml": "{}\n"})
+    checked = hygge("check", "--connect", cwd=root)
+    assert checked.returncode == 1
+    assert "failed home shop: data is a folder, not a database file. Set path:" in " ".join(checked.stdout.split())

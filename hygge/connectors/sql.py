@@ -574,6 +574,11 @@ class FileDatabase(Database):
         """Fail unless the file exists, or make its folder when creating."""
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif self.path.is_dir():
+            raise FlowError(
+                f"{self.shown()} is a folder, not a database file",
+                hint=f"Set path: in the home's file to the database file itself, such as {self.shown()}/shop.sqlite.",
+            )
         elif not self.path.is_file():
             raise FlowError(
                 f"the database file {self.shown()} does not exist",
