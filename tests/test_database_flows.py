@@ -163,3 +163,41 @@ def test_a_full_refresh_of_a_merge_keeps_the_last_row_per_key(tmp_path: Path, hy
             assert sorted(Db(kind, root, {"path": path}).read("changes").iter_rows()) == want, (args, kind)
         pg = Db("postgres", Path(), {"url": POSTGRES_URL}, schema=pg_schema)
         assert sorted(pg.read("changes").iter_rows()) == want, args
+
+
+def test_a_killed_run_leaves_no_statement_running_on_postgres(tmp_path: Path) -> None:
+    # The server would run a killed client's statement to its end (a long INSERT keeps its locks and the next
+    # run waits); hygge has it check for the client while it runs. The query sleeps for a minute.
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import BIN
+
+    require_postgres()
+    marker = f"hygge_kill_{uuid.uuid4().hex[:8]}"
+    root = build_project(
+        tmp_path / "proj",
+        {
+            "hygge.yml": "name: kill\n",
+            "homes/pg.yml": f"type: postgres\nurl: {POSTGRES_URL}\n",
+            "stores/lake.yml": "type: parquet\npath: data/lake\n",
+            "flows/slow.yml": f"home: pg\nstore: lake\nquery: SELECT pg_sleep(60)::text AS {marker}\n",
+        },
+    )
+    watcher = Db("postgres", Path(), {"url": POSTGRES_URL})
+    running = f"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%{marker}%' AND pid <> pg_backend_pid()"
+    process = subprocess.Popen([str(BIN), "run", "--all"], cwd=root, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while watcher.rows(running) == [(0,)]:
+            assert time.monotonic() < deadline, "the query never started"
+            time.sleep(0.1)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    deadline = time.monotonic() + 10
+    while watcher.rows(running) != [(0,)]:
+        assert time.monotonic() < deadline, "the killed run's query is still running on the server"
+        time.sleep(0.2)

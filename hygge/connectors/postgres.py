@@ -88,6 +88,8 @@ def _wider() -> dict[pl.DataType, pl.DataType]:
     }
 
 
+# How often the server checks that hygge is still there while a statement runs (see PostgresDatabase.connect).
+CLIENT_CHECK_INTERVAL = "2s"
 # One open connection per server URL, which the others are cloned from (see PostgresDatabase.connect).
 _KEPT: dict[str, Any] = {}
 _KEPT_LOCK = threading.Lock()
@@ -199,7 +201,13 @@ class PostgresDatabase(Database):
                         atexit.register(_close_kept)
             connection = first.adbc_clone()
             connection.adbc_connection.set_autocommit(True)  # hygge issues BEGIN and COMMIT itself
-        return AdbcSession(connection, {})
+        session = AdbcSession(connection, {})
+        # A killed hygge leaves its statement running on the server (a long INSERT holds its locks, and the next
+        # run waits for it) until the server next writes to the gone client; this makes it look every 2 s.
+        # PostgreSQL 14 and later; older servers do without.
+        with suppress(DatabaseError):
+            session.execute(f"SET client_connection_check_interval = '{CLIENT_CHECK_INTERVAL}'")
+        return session
 
     def ensure_schema(self, session: Session, schema: str) -> None:
         # CREATE SCHEMA IF NOT EXISTS needs the right to create schemas even when the schema exists.
