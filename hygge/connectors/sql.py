@@ -511,8 +511,9 @@ class Database(ABC):
                 parts.joined()
                 yield from merged(readers)
 
-    def finish_batch(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """A batch as the driver returned it, before its columns are converted (SQLite drops a row here)."""
+    def finish_batch(self, frame: pl.DataFrame, columns: Sequence[Column]) -> pl.DataFrame:
+        """A batch of `columns` as the driver returned it, before they are converted (SQLite drops a row and
+        checks values here)."""
         return frame
 
 
@@ -751,7 +752,7 @@ def batches(
     whole = table if not params and limit is None else None
     with closing(database.stream(select, relation, batch_size, params, whole)) as fetched:
         for batch in fetched:
-            yield convert(database.finish_batch(pl.DataFrame(batch)))
+            yield convert(database.finish_batch(pl.DataFrame(batch), columns))
 
 
 def scan(
