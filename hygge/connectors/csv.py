@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hygge.connectors.base import Connector
 from hygge.connectors.files import (
@@ -16,7 +16,9 @@ from hygge.connectors.files import (
     FileStore,
     temporal_as_text,
 )
+from hygge.errors import FlowError, did_you_mean
 from hygge.lazy import pl
+from hygge.typenames import check_type_name, to_dtype
 
 
 class CsvSettings(FileSettings):
@@ -26,13 +28,20 @@ class CsvSettings(FileSettings):
     null_values: str | list[str] | None = None  # written nulls use the first one
     # Rows read to guess column types; Polars' default of 100 fails on files whose later rows widen a type.
     infer_schema_length: int | None = 10_000
+    # Columns whose type is not guessed: `zip: text` keeps '00123' as it is written (a guess reads 123).
+    types: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, types: dict[str, str]) -> dict[str, str]:
+        return {column: check_type_name(name) for column, name in types.items()}
 
 
 class CsvFormat(FileFormat[CsvSettings]):
     extension = "csv"
 
     def scan(self, path: Path, settings: CsvSettings) -> pl.LazyFrame:
-        return pl.scan_csv(
+        frame = pl.scan_csv(
             path,
             glob=False,  # a file hygge listed, whose name may hold `[` or `*`
             separator=settings.separator,
@@ -40,7 +49,16 @@ class CsvFormat(FileFormat[CsvSettings]):
             encoding=settings.encoding,
             null_values=settings.null_values,
             infer_schema_length=settings.infer_schema_length,
+            schema_overrides={column: to_dtype(name) for column, name in settings.types.items()} or None,
         )
+        if settings.types:  # Polars ignores a name the file lacks: a typo would change nothing, unseen
+            columns = frame.collect_schema().names()
+            if missing := [column for column in settings.types if column not in columns]:
+                raise FlowError(
+                    f"types: names column '{missing[0]}', which {path.name} does not have",
+                    hint=did_you_mean(missing[0], columns, kind="Columns"),
+                )
+        return frame
 
     def unnamed_columns(self, settings: CsvSettings) -> str | None:
         # Read back, a header-less file's columns are column_1, column_2, ...: every later write would differ.

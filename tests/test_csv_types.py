@@ -1,0 +1,50 @@
+"""A csv home's `types:` names column types instead of guessing them, so '00123' stays '00123'."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+Make = Callable[..., Path]
+Hygge = Callable[..., subprocess.CompletedProcess[str]]
+
+DROPS = "type: csv\npath: data/drops\n"
+
+
+def test_named_types_are_read_as_written(project: Make, hygge: Hygge) -> None:
+    root = project(
+        {
+            "homes/drops.yml": DROPS + "types:\n  zip: text\n  amount: Decimal(10, 2)\n  at: timestamptz\n",
+            "data/drops/orders.csv": "id,zip,amount,at\n1,00123,1.50,2024-01-01 10:00:00+02:00\n2,,0.1,\n",
+            "flows/orders.yml": "{}\n",
+        }
+    )
+    run = hygge("run", "--all", cwd=root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    got = pl.read_parquet(root / "data/lake/orders.parquet")
+    assert got.schema == pl.Schema(
+        {"id": pl.Int64, "zip": pl.String, "amount": pl.Decimal(10, 2), "at": pl.Datetime("us", "UTC")}
+    )
+    assert got.row(0) == (1, "00123", decimal.Decimal("1.50"), dt.datetime(2024, 1, 1, 8, tzinfo=dt.UTC))
+    assert got.row(1)[1:] == (None, decimal.Decimal("0.10"), None)
+
+
+def test_an_unknown_type_is_an_error_at_its_line(project: Make, hygge: Hygge) -> None:
+    root = project({"homes/drops.yml": DROPS + "types:\n  zip: txt\n", "flows/orders.yml": "{}\n"})
+    checked = hygge("check", cwd=root)
+    assert checked.returncode == 2
+    assert "homes/drops.yml:4:3" in checked.stderr and "unknown type 'txt'. Did you mean 'text'?" in checked.stderr
+
+
+def test_a_type_for_a_column_the_file_lacks_fails_the_flow(project: Make, hygge: Hygge) -> None:
+    # Polars would ignore it, and the typo would change nothing without a word.
+    root = project({"homes/drops.yml": DROPS + "types:\n  amout: text\n", "flows/orders.yml": "{}\n"})
+    run = hygge("run", "--all", cwd=root)
+    assert run.returncode == 1
+    message = " ".join(run.stdout.split())
+    assert "types: names column 'amout', which orders.csv does not have. Did you mean 'amount'?" in message
