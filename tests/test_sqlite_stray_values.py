@@ -90,3 +90,13 @@ def test_a_stray_value_leaves_the_target_unchanged(sqlite_db: Db) -> None:
     with pytest.raises(FlowError, match="holds 1.005"):
         sqlite_db.write(source, "out")
     assert sqlite_db.rows("SELECT id, v FROM out") == [(7, 9.99)]
+
+
+def test_a_float4_column_refuses_a_double_it_would_round(sqlite_db: Db) -> None:
+    # hygge writes Float32 columns as FLOAT4 and reads them back exactly; another tool may store any double there.
+    sqlite_db.execute("CREATE TABLE f (id INTEGER, v FLOAT4)")
+    sqlite_db.execute("INSERT INTO f VALUES (0, 1.5), (1, -0.25), (2, NULL), (3, 9e999)")
+    assert sqlite_db.read("f", sort="id")["v"].to_list() == [1.5, -0.25, None, float("inf")]
+    sqlite_db.execute("INSERT INTO f VALUES (4, 0.1)")
+    with pytest.raises(FlowError, match="column 'v' holds 0.1, which a Float32 column cannot hold exactly"):
+        sqlite_db.read("f")

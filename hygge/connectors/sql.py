@@ -673,6 +673,7 @@ class _Converter:
     parsed: dict[str, pl.DataType] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
     undecided: bool = False
+    narrowed: list[str] = field(default_factory=list)  # doubles read into Float32 columns
 
     @property
     def nanoseconds(self) -> list[str]:
@@ -701,6 +702,8 @@ class _Converter:
             elif isinstance(c.dtype, pl.Datetime) and isinstance(have, pl.Datetime) and c.dtype.time_zone:
                 exprs.append(column.dt.convert_time_zone(c.dtype.time_zone).cast(c.dtype).alias(c.name))
             else:
+                if have == pl.Float64 and c.dtype == pl.Float32:
+                    self.narrowed.append(c.name)
                 exprs.append(column.cast(c.dtype).alias(c.name))
         return exprs
 
@@ -729,6 +732,15 @@ class _Converter:
                 raise FlowError(
                     f"column '{name}' holds {value!r}, outside the years a Datetime(ns) holds (1677 to 2262)",
                     hint="Declare the column TIMESTAMP (microseconds) to move such dates.",
+                )
+        for name in self.narrowed:
+            # A FLOAT4 column of SQLite holds doubles: one a float cannot hold would read as a neighbouring number.
+            before, after = frame[name], converted[name]
+            if (changed := (after.cast(pl.Float64) != before) & ~before.is_nan()).any():
+                value = before.filter(changed)[0]
+                raise FlowError(
+                    f"column '{name}' holds {value!r}, which a Float32 column cannot hold exactly",
+                    hint="Declare the column DOUBLE (or REAL) to move such values.",
                 )
         return converted
 
