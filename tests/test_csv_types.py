@@ -48,3 +48,21 @@ def test_a_type_for_a_column_the_file_lacks_fails_the_flow(project: Make, hygge:
     assert run.returncode == 1
     message = " ".join(run.stdout.split())
     assert "types: names column 'amout', which orders.csv does not have. Did you mean 'amount'?" in message
+
+
+def test_a_column_name_with_a_quote_keeps_its_name_through_csv(project: Make, hygge: Hygge) -> None:
+    # Written quoted with the quote doubled; Polars reads it back doubled, which renamed the column downstream.
+    root = project(
+        {
+            "homes/drops.yml": DROPS + "types:\n  'say \"hi\"': text\n",
+            "stores/out.yml": "type: csv\npath: data/out\n",
+            "data/drops/orders.csv": 'id,"say ""hi""",plain\n1,007,x\n',
+            "flows/orders.yml": "store: out\n",
+            "flows/again.yml": "home: out\nsource: orders\nstore: lake\ntarget: orders\n",
+        }
+    )
+    run = hygge("run", "--all", cwd=root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (root / "data/out/orders.csv").read_text() == 'id,"say ""hi""",plain\n1,007,x\n'  # as text: types
+    # read back by the store's own settings, without types: the name survives, the value is guessed
+    assert pl.read_parquet(root / "data/lake/orders.parquet").to_dicts() == [{"id": 1, 'say "hi"': 7, "plain": "x"}]

@@ -37,6 +37,11 @@ class CsvSettings(FileSettings):
         return {column: check_type_name(name) for column, name in types.items()}
 
 
+def _raw(column: str) -> str:
+    """A column's name as Polars reads it from a header (its quotes doubled)."""
+    return column.replace('"', '""')
+
+
 class CsvFormat(FileFormat[CsvSettings]):
     extension = "csv"
 
@@ -49,8 +54,14 @@ class CsvFormat(FileFormat[CsvSettings]):
             encoding=settings.encoding,
             null_values=settings.null_values,
             infer_schema_length=settings.infer_schema_length,
-            schema_overrides={column: to_dtype(name) for column, name in settings.types.items()} or None,
+            # Polars reads a header's quoted names without unescaping '""' (see below), so the types do the same.
+            schema_overrides={_raw(column): to_dtype(name) for column, name in settings.types.items()} or None,
         )
+        # A header name holding '"' is written quoted, the quote doubled; Polars leaves it doubled when reading,
+        # and a csv -> csv chain would rename the column.
+        doubled = [name for name in frame.collect_schema().names() if '""' in name] if settings.has_header else []
+        if doubled:
+            frame = frame.rename({name: name.replace('""', '"') for name in doubled})
         if settings.types:  # Polars ignores a name the file lacks: a typo would change nothing, unseen
             columns = frame.collect_schema().names()
             if missing := [column for column in settings.types if column not in columns]:
