@@ -324,7 +324,18 @@ def main() -> None:
 
     # SIGTERM (a CI job cancelled, a container stopped) stops as cleanly as Ctrl-C: flows roll back.
     signal.signal(signal.SIGTERM, stop)
-    app()
+    code: int | str | None = 0
+    try:
+        app()
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as exc:
+        code = exc.code
+    # The command is done, every target committed or rolled back: a Ctrl-C from here on would only make Python
+    # end by the signal while it shuts down (exit -2, a traceback) instead of with the command's exit code.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
