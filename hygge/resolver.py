@@ -319,8 +319,8 @@ def _check_shared_targets(flows: dict[str, ResolvedFlow], graph: FlowGraph) -> N
     for group in writers.values():
         for index, first in enumerate(group):
             for second in group[index + 1 :]:
-                if first.mode == second.mode == "append":
-                    continue
+                if first.mode == second.mode == "append" and not (first.incremental or second.incremental):
+                    continue  # an incremental one would take the other's rows for its watermark
                 if first.name in graph.upstream(second.name) or second.name in graph.upstream(first.name):
                     continue
                 errors.append(

@@ -148,6 +148,10 @@ def test_two_flows_writing_one_target_must_be_ordered(project: Make) -> None:
         plan_of(root)
     (root / "flows/orders.yml").write_text("mode: append\n")
     assert plan_of(root).flows["again"].upstream == set()
+    # an incremental append takes its watermark from the target, which the other flow's rows would move
+    (root / "flows/orders.yml").write_text("incremental: {cursor: id}\n")
+    with pytest.raises(ProjectError, match="both write lake:orders"):
+        plan_of(root)
 
 
 def test_different_format_is_not_a_dependency(project: Make) -> None:
