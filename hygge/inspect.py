@@ -159,10 +159,8 @@ def check_sources(plan: Plan) -> Iterator[tuple[str, str | None]]:
             finally:
                 home.close()
             yield f.name, None
-        except HyggeError as exc:
-            yield f.name, redact(exc.described)
         except Exception as exc:
-            yield f.name, redact(f"{type(exc).__name__}: {exc}")
+            yield f.name, _problem(exc)
 
 
 def check_connections(project: Project) -> Iterator[tuple[str, str, str | None]]:
@@ -179,10 +177,8 @@ def check_connections(project: Project) -> Iterator[tuple[str, str, str | None]]
             finally:
                 endpoint.close()
             yield d.kind, d.name, None
-        except HyggeError as exc:
-            yield d.kind, d.name, redact(exc.described)
         except Exception as exc:
-            yield d.kind, d.name, redact(f"{type(exc).__name__}: {exc}")
+            yield d.kind, d.name, _problem(exc)
 
 
 def incremental_flows(plan: Plan, name: str | None) -> list[ResolvedFlow]:
@@ -246,3 +242,8 @@ def clear_watermarks(plan: Plan, flows: list[ResolvedFlow]) -> None:
     for f in flows:
         assert f.incremental is not None
         state.request_reset(f.name, f.target, f.incremental.cursor)
+
+
+def _problem(exc: Exception) -> str:
+    """What a check found, for one line: a user error as it is told, anything else with its type; no secrets."""
+    return redact(exc.described if isinstance(exc, HyggeError) else f"{type(exc).__name__}: {exc}")

@@ -358,12 +358,11 @@ def _too_precise(text: pl.Series, scale: int, *, exact: bool) -> pl.Series:
     Unless the column keeps `exact` text, its values are numbers (SQLite turns text that looks like one into
     one), and a double's shortest text may carry noise ('0.30000000000000004' for 0.1 + 0.2): a value within
     3e-16 (relative) of a decimal of the scale is that decimal."""
-    frame = text.to_frame("text")
+    mantissa_text, exponent_text = text, pl.Series(values=[None] * text.len(), dtype=pl.String)
     if text.str.contains("[eE]").any():  # an exponent moves the point: rare, so only then split it off
         parts = text.str.to_lowercase().str.split_exact("e", 1)
-        frame = pl.DataFrame({"text": parts.struct.field("field_0"), "exponent": parts.struct.field("field_1")})
-    else:
-        frame = frame.with_columns(exponent=pl.lit(None, pl.String))
+        mantissa_text, exponent_text = parts.struct.field("field_0"), parts.struct.field("field_1")
+    frame = pl.DataFrame({"text": mantissa_text, "exponent": exponent_text})
     mantissa = pl.col("text")
     point = mantissa.str.find(".", literal=True)
     kept = mantissa.str.strip_chars_end("0").str.len_bytes().cast(pl.Int64)
