@@ -240,3 +240,30 @@ def test_literal_reads_stored_text_as_the_cursor_type(text: str, dtype: pl.DataT
 def test_literal_keeps_nanoseconds() -> None:
     value = pl.select(literal("2024-03-30T03:00:00.000000007", pl.Datetime("ns")).alias("v"))
     assert value.select(pl.col("v").dt.nanosecond()).item() == 7
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_csv_target_holding_timestamps_in_another_text_form(project: Make, mode: str) -> None:
+    # The target was written by another tool (or an earlier hygge): local offsets and a space. By text, its
+    # '2024-03-30 05:00:00+0100' sorts after the latest '2024-03-30T04:20:...+00:00' row, which would keep the
+    # watermark stuck and re-add rows on every run; by value it does not.
+    root = make(project, "csv", "incremental: {cursor: c}\n" + ("key: [id, c]\n" if mode == "merge" else ""))
+    out = root / "data" / "out"
+    out.mkdir(parents=True)
+    ids = list(range(6))
+    old = rows(ids[:3]).with_columns(c=pl.Series([f"2024-03-30 0{h}:00:00+0100" for h in (3, 4, 5)]))
+    old.write_csv(out / "events.csv")
+    source = rows(ids).with_columns(c=pl.Series([dt.datetime(2024, 3, 30, h, 0) for h in (2, 3, 4, 5, 6, 7)]))
+    source = source.with_columns(pl.col("c").dt.replace_time_zone("UTC"))
+    write_source(root, source)
+    windows = [run_all(root).outcomes[0].window for _ in range(3)]
+    # the old rows are 02:00, 03:00 and 04:00 UTC: 05:00 to 07:00 are new, once
+    assert [after for after, _ in windows] == [
+        "2024-03-30T04:00:00.000000000+00:00",
+        "2024-03-30T07:00:00.000000000+00:00",
+        "2024-03-30T07:00:00.000000000+00:00",
+    ]
+    target = read_target(root, "csv")
+    assert target.height == 6 and target["id"].sort().to_list() == ids
+    if mode == "merge":  # the rewrite put the old rows' text in the one form, so keys compare by value
+        assert target["c"].str.ends_with("+00:00").all()

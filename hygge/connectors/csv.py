@@ -14,8 +14,8 @@ from hygge.connectors.files import (
     FileHome,
     FileSettings,
     FileStore,
-    temporal_as_text,
 )
+from hygge.connectors.timetext import temporal_as_text
 from hygge.errors import FlowError, did_you_mean
 from hygge.lazy import pl
 from hygge.typenames import check_type_name, to_dtype

@@ -33,13 +33,14 @@ from hygge.connectors.base import (
     WriteResult,
     check_cancel,
 )
+from hygge.connectors.timetext import as_instants, as_text, canonical_text, temporal_as_text
 from hygge.errors import FlowError
 from hygge.faults import checkpoint
 from hygge.incremental import only_new_rows
 from hygge.lazy import pl
 from hygge.schema import apply_schema_plan, plan_schema_change
 
-__all__ = ["FILE_CAPABILITIES", "FileFormat", "FileHome", "FileSettings", "FileStore", "temporal_as_text"]
+__all__ = ["FILE_CAPABILITIES", "FileFormat", "FileHome", "FileSettings", "FileStore"]
 
 FILE_CAPABILITIES = Capabilities(
     home=True, store=True, modes=frozenset({"replace", "append", "merge"}), incremental=True
@@ -99,36 +100,6 @@ class FileFormat(ABC, Generic[S]):
     def count_rows(self, path: Path, settings: S) -> int:
         """Rows in one written file; Parquet answers from its metadata, text formats are re-scanned."""
         return int(self.scan(path, settings).select(pl.len()).collect().item())
-
-
-def temporal_as_text(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Dates, times and timestamps as the one text form csv and ndjson files hold them in.
-
-    Text targets read back as String, and later writes are compared with (merge keys) and ordered after
-    (incremental watermarks: the max of the text) what the first write left. So every write uses one form whose
-    text sorts like the values: fixed width per time unit, a 'T' separator, zoned values in UTC with a fixed
-    `+00:00`. Polars' own forms differ between sink_csv, sink_ndjson and a cast to String.
-    """
-    columns = [
-        _as_text(pl.col(name), dtype)
-        for name, dtype in frame.collect_schema().items()
-        if isinstance(dtype, pl.Date | pl.Datetime | pl.Time)
-    ]
-    return frame.with_columns(columns) if columns else frame
-
-
-_FRACTION = {"ms": "%.3f", "us": "%.6f", "ns": "%.9f"}
-
-
-def _as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    if isinstance(dtype, pl.Datetime):
-        text = f"%Y-%m-%dT%H:%M:%S{_FRACTION[dtype.time_unit]}"
-        if dtype.time_zone is None:
-            return column.dt.strftime(text)
-        return column.dt.convert_time_zone("UTC").dt.strftime(text + "+00:00")
-    if isinstance(dtype, pl.Time):
-        return column.dt.strftime("%H:%M:%S%.9f")  # Polars' Time is always in nanoseconds
-    return column.dt.strftime("%Y-%m-%d")
 
 
 def _is_glob(text: str) -> bool:
@@ -573,7 +544,9 @@ class FileStore(_FileEndpoint, Store):
                     where=where,
                     hint="Rebuild the target with --full-refresh, or change key:.",
                 )
-            frame = pl.concat([existing, self._evolve(frame, existing, request)], how="diagonal_relaxed")
+            frame = pl.concat(
+                [_canonical(existing, frame), self._evolve(frame, existing, request)], how="diagonal_relaxed"
+            )
         return frame.unique(subset=key, keep="last", maintain_order=True)
 
     def location(self, target: str) -> str:
@@ -597,6 +570,8 @@ class FileStore(_FileEndpoint, Store):
                 where=f"store {self.name}",
                 hint="Rebuild the target with --full-refresh, or change incremental.cursor.",
             )
+        if frame.collect_schema()[column] == pl.String:
+            return _text_max(frame, column)
         top = frame.select(pl.col(column).max())
         dtype = top.collect_schema()[column]
         if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns":
@@ -615,6 +590,40 @@ class FileStore(_FileEndpoint, Store):
                 where=f"store {self.name}",
                 hint="Change path: in the store's file to a folder.",
             )
+
+
+def _text_max(frame: pl.LazyFrame, column: str) -> Any:
+    """The largest value of a text column; of a column of timestamp text, the latest timestamp (as text in the
+    one form): text written in an earlier form, or in a zone other than UTC, does not sort by time."""
+    text = pl.col(column)
+    top = frame.select(text.max()).collect().item()
+    shape = _TIMESTAMP_TEXT.match(top or "")
+    if shape is None:
+        return top
+    zoned = bool(shape.group("offset"))
+    instants = as_instants(text, zoned=zoned)
+    found = frame.select(
+        text.count().alias("text"),
+        instants.count().alias("instants"),
+        as_text(instants.max(), pl.Datetime("ns", "UTC" if zoned else None)).alias("top"),
+    ).collect()
+    # Only when every value reads as a timestamp: otherwise the column holds text that merely looks like one.
+    return found["top"].item() if found["text"].item() == found["instants"].item() else top
+
+
+_TIMESTAMP_TEXT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(?P<offset>Z|[+-]\d\d(:?\d\d)?)?$")
+
+
+def _canonical(existing: pl.LazyFrame, frame: pl.LazyFrame) -> pl.LazyFrame:
+    """`existing` rows of a text target with its timestamp text in the one form where `frame` brings timestamps
+    to that column, so merge keys written in an earlier form still match the new rows'."""
+    kept = existing.collect_schema()
+    columns = [
+        canonical_text(pl.col(name), dtype)
+        for name, dtype in frame.collect_schema().items()
+        if isinstance(dtype, pl.Datetime) and kept.get(name) == pl.String
+    ]
+    return existing.with_columns(columns) if columns else existing
 
 
 def _before_commit(request: WriteRequest, rows: int) -> None:

@@ -12,8 +12,8 @@ from hygge.connectors.files import (
     FileHome,
     FileSettings,
     FileStore,
-    temporal_as_text,
 )
+from hygge.connectors.timetext import temporal_as_text
 from hygge.lazy import pl
 
 
