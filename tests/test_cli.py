@@ -299,6 +299,7 @@ def test_commands_that_move_no_data_import_no_data_library(command: list[str]) -
         ("S3cretPW?x", "5999", "%3F for '?'"),
         ("1234/S3cretPW", "5999", "%2F for '/'"),
         ("S3cretPW#x", "5999", "%23 for '#'"),
+        ("S3c@retPW", "5432", "%40"),
         ("S3cretPW", "abc", "port"),
     ],
 )

@@ -138,6 +138,12 @@ def _check_url(url: str) -> None:
             "(%2F for '/', %3F for '?', %23 for '#', %40 for '@'), or set host, user, password and database "
             "instead of url"
         )
+    if host_part.count("@") > 1:
+        # libpq ends the user and password at the first '@' and takes the rest for the host, which it then shows.
+        raise ValueError(
+            "cannot be read: the user or password before '@' holds another '@'. Percent-encode it as %40, or set "
+            "host, user, password and database instead of url"
+        )
     try:
         urlsplit(url).port  # noqa: B018  (reading .port is what checks it)
     except ValueError:
