@@ -32,6 +32,9 @@ class Where:
         return text
 
 
+_POLARS_EXPRESSION = "\n\nThis error occurred in the following expression:"
+
+
 class HyggeError(Exception):
     """Root of every error a user can cause; printed without a traceback.
 
@@ -42,6 +45,9 @@ class HyggeError(Exception):
     retryable = False
 
     def __init__(self, message: str, *, where: Where | str | None = None, hint: str | None = None) -> None:
+        # Raised in a Polars expression (a per-batch check), the error comes back made anew from its text with
+        # the expression appended, which says nothing to a user: the text before it is the whole error.
+        message = message.split(_POLARS_EXPRESSION, 1)[0]
         super().__init__(message)
         self.message = message
         self.where = where

@@ -66,3 +66,30 @@ def test_a_column_name_with_a_quote_keeps_its_name_through_csv(project: Make, hy
     assert (root / "data/out/orders.csv").read_text() == 'id,"say ""hi""",plain\n1,007,x\n'  # as text: types
     # read back by the store's own settings, without types: the name survives, the value is guessed
     assert pl.read_parquet(root / "data/lake/orders.parquet").to_dicts() == [{"id": 1, 'say "hi"': 7, "plain": "x"}]
+
+
+def test_a_decimal_with_more_digits_than_its_type_keeps_fails_the_flow(project: Make, hygge: Hygge) -> None:
+    # Polars' own parse rounds 1.005 to 1.00 without a word; the target must stay as it was.
+    root = project(
+        {
+            "homes/drops.yml": DROPS + "types:\n  amount: decimal(12,2)\n",
+            "data/drops/orders.csv": "id,amount\n1,1.50\n2,1.0050\n3,2.100\n",
+            "flows/orders.yml": "{}\n",
+        }
+    )
+    run = hygge("run", "--all", cwd=root)
+    assert run.returncode == 1
+    message = " ".join(run.stdout.split())
+    said = "orders.csv: column 'amount' holds 1.0050, which Decimal(12, 2) cannot hold exactly (it keeps 2 digits"
+    assert said + " after the point). Set types: amount: decimal(13,3) to keep every digit, or round" in message, (
+        message
+    )
+    assert "The target is unchanged. flow" in message  # not Polars' note on the expression it failed in
+    assert "Traceback" not in run.stdout + run.stderr
+    assert not (root / "data/lake/orders.parquet").exists()
+
+    (root / "data/drops/orders.csv").write_text("id,amount\n1,1.50\n2,1.0000\n3,-2.1\n4,\n")
+    run = hygge("run", "--all", cwd=root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    got = pl.read_parquet(root / "data/lake/orders.parquet")
+    assert got["amount"].to_list() == [decimal.Decimal(v) for v in ("1.50", "1.00", "-2.10")] + [None]

@@ -16,8 +16,10 @@ from hygge.connectors.files import (
     FileStore,
 )
 from hygge.connectors.timetext import temporal_as_text
+from hygge.decimaltext import too_precise
 from hygge.errors import FlowError, did_you_mean
 from hygge.lazy import pl
+from hygge.schema import type_label
 from hygge.typenames import check_type_name, to_dtype
 
 
@@ -42,6 +44,36 @@ def _raw(column: str) -> str:
     return column.replace('"', '""')
 
 
+def _read_as(dtype: pl.DataType) -> pl.DataType:
+    return pl.String() if dtype.is_decimal() else dtype
+
+
+def _exact_decimal(column: str, dtype: pl.DataType, path: Path) -> pl.Expr:
+    """The text of a `types:` decimal column as that decimal, refusing a value with more digits after the point
+    than it keeps (Polars' own parse would round 1.005 to 1.00 without a word)."""
+    assert isinstance(dtype, pl.Decimal)
+    scale = dtype.scale
+
+    def exactly(text: pl.Series) -> pl.Series:
+        if (stray := text.filter(too_precise(text, scale, exact=True))).len():
+            raise FlowError(
+                f"{path.name}: column '{column}' holds {stray[0]}, which {type_label(dtype)} cannot hold exactly "
+                f"(it keeps {scale} digits after the point)",
+                hint=f"Set types: {column}: {_wider_decimal(dtype, str(stray[0]))} to keep every digit, or round "
+                "the values in the file. The target is unchanged.",
+            )
+        return text.cast(dtype)
+
+    return pl.col(column).map_batches(exactly, return_dtype=dtype, is_elementwise=True)
+
+
+def _wider_decimal(dtype: pl.Decimal, value: str) -> str:
+    """A decimal type like `dtype` that keeps every digit after the point of `value` (such as '1.005')."""
+    digits = len(value.partition(".")[2].rstrip("0"))
+    precision = min(38, (dtype.precision or 38) - dtype.scale + digits)
+    return f"decimal({precision},{min(digits, precision)})"
+
+
 class CsvFormat(FileFormat[CsvSettings]):
     extension = "csv"
 
@@ -55,7 +87,9 @@ class CsvFormat(FileFormat[CsvSettings]):
             null_values=settings.null_values,
             infer_schema_length=settings.infer_schema_length,
             # Polars reads a header's quoted names without unescaping '""' (see below), so the types do the same.
-            schema_overrides={_raw(column): to_dtype(name) for column, name in settings.types.items()} or None,
+            # Decimals are read as text and checked before the cast (_exact_decimal).
+            schema_overrides={_raw(column): _read_as(to_dtype(name)) for column, name in settings.types.items()}
+            or None,
         )
         # A header name holding '"' is written quoted, the quote doubled; Polars leaves it doubled when reading,
         # and a csv -> csv chain would rename the column.
@@ -69,6 +103,11 @@ class CsvFormat(FileFormat[CsvSettings]):
                     f"types: names column '{missing[0]}', which {path.name} does not have",
                     hint=did_you_mean(missing[0], columns, kind="Columns"),
                 )
+            decimals = {
+                column: dtype for column, name in settings.types.items() if (dtype := to_dtype(name)).is_decimal()
+            }
+            if decimals:
+                frame = frame.with_columns(_exact_decimal(column, dtype, path) for column, dtype in decimals.items())
         return frame
 
     def unnamed_columns(self, settings: CsvSettings) -> str | None:

@@ -29,6 +29,7 @@ from hygge.connectors.sql import (
     quote,
     range_conditions,
 )
+from hygge.decimaltext import too_precise
 from hygge.errors import FlowError
 from hygge.lazy import pl
 from hygge.schema import type_label
@@ -315,7 +316,7 @@ class SqliteDatabase(FileDatabase):
         for column in columns:
             if isinstance(column.dtype, pl.Decimal) and frame.schema[column.name] == pl.String:
                 text, exact = frame[column.name], _affinity(column.declared) == "TEXT"
-                if (stray := text.filter(_too_precise(text, column.dtype.scale, exact=exact))).len():
+                if (stray := text.filter(too_precise(text, column.dtype.scale, exact=exact))).len():
                     shown = repr(stray[0]) if exact else stray[0]  # as SQLite's quote(): text quoted, numbers not
                     raise FlowError(
                         f"column {column.name!r} ({column.declared}) holds {shown}, which "
@@ -350,33 +351,6 @@ def _placeholder(dtype: pl.DataType) -> str:
 _STRAY_HINT = "Correct the value in the source, or read it through a query that converts it."
 
 
-def _too_precise(text: pl.Series, scale: int, *, exact: bool) -> pl.Series:
-    """Where a decimal's text ('1.005', SQLite's '1.5e-07' for a real) has more digits after the point than
-    `scale`, trailing zeros aside: Polars would round it to the scale. Vectorised on the batch, where the same
-    check in SQL cost SQLite 0.35 s per 5M rows.
-
-    Unless the column keeps `exact` text, its values are numbers (SQLite turns text that looks like one into
-    one), and a double's shortest text may carry noise ('0.30000000000000004' for 0.1 + 0.2): a value within
-    3e-16 (relative) of a decimal of the scale is that decimal."""
-    mantissa_text, exponent_text = text, pl.Series(values=[None] * text.len(), dtype=pl.String)
-    if text.str.contains("[eE]").any():  # an exponent moves the point: rare, so only then split it off
-        parts = text.str.to_lowercase().str.split_exact("e", 1)
-        mantissa_text, exponent_text = parts.struct.field("field_0"), parts.struct.field("field_1")
-    frame = pl.DataFrame({"text": mantissa_text, "exponent": exponent_text})
-    mantissa = pl.col("text")
-    point = mantissa.str.find(".", literal=True)
-    kept = mantissa.str.strip_chars_end("0").str.len_bytes().cast(pl.Int64)
-    # Digits after the point; with no point, minus the trailing zeros ('15e-1' has one).
-    fraction = pl.when(point.is_not_null()).then(kept - point - 1).otherwise(kept - mantissa.str.len_bytes())
-    shift = pl.col("exponent").cast(pl.Int64, strict=False).fill_null(0)
-    longer = frame.select(((fraction - shift) > scale).fill_null(False)).to_series()
-    if exact or not longer.any():
-        return longer
-    scaled = text.cast(pl.Float64, strict=False) * 10.0**scale
-    noise = (scaled - scaled.round()).abs() <= scaled.abs() * 3e-16
-    return longer & ~noise.fill_null(False)
-
-
 def _affinity(declared: str) -> str:
     """SQLite's affinity of a declared type (its rules, in their order), as far as reading decimals needs it."""
     text = declared.upper()
@@ -407,7 +381,7 @@ def _stray_sql(column: Column) -> str | None:
         return f"{name} NOT IN (0, 1)" if dtype == pl.Boolean else f"{name} IS NOT CAST({name} AS INTEGER)"
     if dtype.is_float():
         return f"{name} IS NOT CAST({name} AS REAL)"  # text, and integers beyond 2^53
-    # Decimals are read as SQLite's text of them and checked on the batch (_too_precise).
+    # Decimals are read as SQLite's text of them and checked on the batch (too_precise).
     return None
 
 
