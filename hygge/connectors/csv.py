@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -78,6 +79,11 @@ class CsvFormat(FileFormat[CsvSettings]):
     extension = "csv"
 
     def scan(self, path: Path, settings: CsvSettings) -> pl.LazyFrame:
+        return self.scan_written(path, settings, ())
+
+    def scan_written(self, path: Path, settings: CsvSettings, text: Collection[str]) -> pl.LazyFrame:
+        types = {column: _read_as(to_dtype(name)) for column, name in settings.types.items()}
+        types |= {column: pl.String() for column in text if column not in types}
         frame = pl.scan_csv(
             path,
             glob=False,  # a file hygge listed, whose name may hold `[` or `*`
@@ -88,8 +94,7 @@ class CsvFormat(FileFormat[CsvSettings]):
             infer_schema_length=settings.infer_schema_length,
             # Polars reads a header's quoted names without unescaping '""' (see below), so the types do the same.
             # Decimals are read as text and checked before the cast (_exact_decimal).
-            schema_overrides={_raw(column): _read_as(to_dtype(name)) for column, name in settings.types.items()}
-            or None,
+            schema_overrides={_raw(column): dtype for column, dtype in types.items()} or None,
         )
         # A header name holding '"' is written quoted, the quote doubled; Polars leaves it doubled when reading,
         # and a csv -> csv chain would rename the column.

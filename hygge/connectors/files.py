@@ -14,7 +14,7 @@ import shutil
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Iterator
+from collections.abc import Collection, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,6 +82,11 @@ class FileFormat(ABC, Generic[S]):
     @abstractmethod
     def sink(self, frame: pl.LazyFrame, path: Path, settings: S) -> None:
         """Stream `frame` into the file `path` (bounded memory), synced to disk when done."""
+
+    def scan_written(self, path: Path, settings: S, text: Collection[str]) -> pl.LazyFrame:
+        """A file of a target, to add to or merge into, whose `text` columns are text in the rows now written:
+        a format that guesses types reads them as text too ('00123' is not the number 123 there)."""
+        return self.scan(path, settings)
 
     def split(self, path: Path, settings: S, rows: int) -> Iterator[pl.LazyFrame]:
         """Lazy frames over consecutive parts of one file, of `rows` rows or more where the file allows, each read
@@ -232,8 +237,13 @@ class _FileEndpoint:
         dataset = self.dataset(name)
         return f"file:{(dataset.parent.resolve() / dataset.file.name).as_posix()}"
 
-    def scan_files(self, files: list[Path]) -> pl.LazyFrame:
-        frames = [self.file_format.scan(path, self.settings) for path in files]
+    def scan_files(self, files: list[Path], *, text: Collection[str] | None = None) -> pl.LazyFrame:
+        """The files as one frame; with `text`, files of a target being written (FileFormat.scan_written)."""
+        fmt = self.file_format
+        frames = [
+            fmt.scan(path, self.settings) if text is None else fmt.scan_written(path, self.settings, text)
+            for path in files
+        ]
         if len(frames) == 1:
             return frames[0]
         # Parts written before and after a schema change differ; relaxed diagonal concat fills and widens.
@@ -473,13 +483,15 @@ class FileStore(_FileEndpoint, Store):
                 hint="The target is unchanged. Pass --allow-empty if emptying it is intended.",
             )
 
-    def _existing(self, dataset: Dataset, request: WriteRequest) -> pl.LazyFrame | None:
-        """The target's current rows, or None when it has no files (or none with columns)."""
+    def _existing(self, dataset: Dataset, request: WriteRequest, frame: pl.LazyFrame) -> pl.LazyFrame | None:
+        """The target's current rows, to add `frame` to or merge it into; None when it has no files (or none with
+        columns)."""
         where = f"flow {request.flow}"
         files = dataset.files(where=where, shown=self.shown(dataset.folder))
         if not files:
             return None
-        existing = self.scan_files(files)
+        written = self.file_format.encode(frame).collect_schema()
+        existing = self.scan_files(files, text=[name for name, dtype in written.items() if dtype == pl.String])
         return existing if existing.collect_schema() else None
 
     def _evolve(self, frame: pl.LazyFrame, existing: pl.LazyFrame, request: WriteRequest) -> pl.LazyFrame:
@@ -495,7 +507,7 @@ class FileStore(_FileEndpoint, Store):
         return apply_schema_plan(self.file_format.encode(frame), plan)
 
     def _append(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> WriteResult:
-        existing = self._existing(dataset, request)
+        existing = self._existing(dataset, request, frame)
         if existing is not None:
             frame = self._evolve(frame, existing, request)
         with dataset.staging() as temp:
@@ -534,7 +546,7 @@ class FileStore(_FileEndpoint, Store):
                 where=where,
                 hint=f"Columns: {', '.join(columns)}.",
             )
-        existing = self._existing(dataset, request)
+        existing = self._existing(dataset, request, frame)
         if existing is not None:
             existing_columns = existing.collect_schema().names()
             missing = [name for name in key if name not in existing_columns]
