@@ -9,15 +9,46 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from hygge.resolver import Plan
 
+
+class _Commands(TyperGroup):
+    """hygge's commands; an option Click refuses (`--threads 0`, a typo) is also an `error` event for a machine
+    reading `--log-format json`, like every other error."""
+
+    def invoke(self, ctx: Any) -> Any:  # Typer's own (private) copy of click.Context
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            # Typer carries its own copy of Click, whose ClickException it does not export.
+            refused = any(kind.__name__ == "ClickException" for kind in type(exc).__mro__)
+            if refused and _asks_for_json(sys.argv[1:]):
+                from hygge.report import JsonReporter
+
+                command = ctx.invoked_subcommand or ""
+                JsonReporter().error(
+                    exc.format_message(),  # type: ignore[attr-defined]
+                    where=f"hygge {command}".strip(),
+                    hint=f"See hygge {command} --help.".replace("  ", " "),
+                    exit_code=exc.exit_code,  # type: ignore[attr-defined]
+                )
+            raise
+
+
+def _asks_for_json(args: list[str]) -> bool:
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    return "--log-format=json" in args or any(a == "--log-format" and b == "json" for a, b in pairs)
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="hygge",
     help="Move data between homes and stores, declared in YAML, by convention.",
     no_args_is_help=True,

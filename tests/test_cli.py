@@ -346,3 +346,23 @@ def test_json_log_format_reports_project_errors_as_an_event(project: Make, hygge
     assert [e["event"] for e in events] == ["error"]
     assert events[0]["where"] == "flows/orders.yml:1:7" and "unknown home 'drop'" in events[0]["message"]
     assert events[0]["exit_code"] == 2 and "Did you mean 'drops'?" in events[0]["hint"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--threads", "0", "--log-format", "json"], "Invalid value for '--threads'"),
+        (["--log-format=json", "--bogus"], "No such option: --bogus"),
+    ],
+)
+def test_json_log_format_reports_refused_options_as_an_event(
+    project: Make, hygge: Hygge, args: list[str], message: str
+) -> None:
+    root = project({"flows/orders.yml": "{}\n"})
+    run = hygge("run", "--all", *args, cwd=root)
+    assert run.returncode == 2 and message in run.stderr
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [(e["event"], e["where"], e["exit_code"]) for e in events] == [("error", "hygge run", 2)]
+    assert message in events[0]["message"]
+    # without json, stdout stays empty
+    assert hygge("run", "--all", *[a for a in args if "json" not in a and a != "--log-format"], cwd=root).stdout == ""
