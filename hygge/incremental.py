@@ -75,13 +75,31 @@ def _timestamp(text: str, dtype: pl.Datetime) -> pl.Expr:
 
 def lower_bound(incremental: Incremental, dtype: pl.DataType) -> pl.Expr | None:
     """The value rows must be past: the watermark minus the lag, or None to read everything."""
+    lag = parse_lag(incremental.lag)
+    _check_lag(lag, incremental, dtype)
     if incremental.after is None:
         return None
     bound = literal(incremental.after, dtype)
-    lag = parse_lag(incremental.lag)
     if lag is not None:
         bound = bound - (lag if not isinstance(lag, dt.timedelta) else _as_duration(lag))
     return bound
+
+
+def _check_lag(lag: int | float | dt.timedelta | None, incremental: Incremental, dtype: pl.DataType) -> None:
+    """A number lag goes with a number cursor, a duration with a date or timestamp; nothing goes with text."""
+    if lag is None:
+        return
+    duration = isinstance(lag, dt.timedelta)
+    if (isinstance(dtype, pl.Date | pl.Datetime)) if duration else dtype.is_numeric():
+        return
+    kinds = "a date or timestamp" if duration else "a number"
+    fix = "a number, such as lag: 100" if dtype.is_numeric() else "a duration, such as lag: 2h"
+    if not (dtype.is_numeric() or isinstance(dtype, pl.Date | pl.Datetime)):
+        fix = "none: remove lag:, as text has no distance to go back by"
+    raise FlowError(
+        f"incremental.lag {incremental.lag!r} needs {kinds} cursor, and '{incremental.cursor}' is {dtype}",
+        hint=f"The lag for this cursor is {fix}.",
+    )
 
 
 def _as_duration(lag: dt.timedelta) -> pl.Expr:

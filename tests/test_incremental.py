@@ -267,3 +267,22 @@ def test_csv_target_holding_timestamps_in_another_text_form(project: Make, mode:
     assert target.height == 6 and target["id"].sort().to_list() == ids
     if mode == "merge":  # the rewrite put the old rows' text in the one form, so keys compare by value
         assert target["c"].str.ends_with("+00:00").all()
+
+
+@pytest.mark.parametrize(
+    ("values", "lag", "message"),
+    [
+        (["a", "b"], "2", "needs a number cursor, and 'c' is String. The lag for this cursor is none: remove lag:"),
+        ([1, 2], "2h", "needs a date or timestamp cursor, and 'c' is Int64. The lag for this cursor is a number"),
+        ([dt.date(2025, 1, 1), dt.date(2025, 1, 2)], "3", "is Date. The lag for this cursor is a duration"),
+    ],
+)
+def test_a_lag_that_does_not_fit_the_cursor_says_which_does(
+    project: Make, values: list[object], lag: str, message: str
+) -> None:
+    root = make(project, "parquet", f"incremental: {{cursor: c, lag: {lag}}}\nkey: [id]\n")
+    write_source(root, rows([1, 2]).with_columns(c=pl.Series(values)))
+    plan = resolve(load_project(root, environ={}))
+    result = run(plan, plan.select([]), RunOptions())
+    assert result.exit_code == 1
+    assert message in (result.outcomes[0].error or ""), result.outcomes[0].error
