@@ -51,7 +51,19 @@ def _without_implied(errors: list[Any], model: type[BaseModel]) -> list[Any]:
             for close in difflib.get_close_matches(str(loc[-1]), _field_names(model, loc[:-1]), n=3, cutoff=0.5):
                 misspelt.add((*loc[:-1], close))
     kept = [e for e in errors if not (e["type"] == "missing" and _clean_loc(tuple(e["loc"])) in misspelt)]
-    return _one_per_shape(kept)
+    return _one_per_shape([_scalar_branch(e) for e in kept])
+
+
+_SCALARS = {"str", "int", "float", "bool"}
+
+
+def _scalar_branch(err: Any) -> Any:
+    """Pydantic names a union's plain branches `str`, `int`, ... in loc, without the brackets _is_branch looks
+    for; a value none of them takes (`A: [1]` under vars:) would be four errors instead of one."""
+    loc = tuple(err["loc"])
+    if loc and loc[-1] in _SCALARS and err["type"].endswith(("_type", "_parsing")):
+        return {**err, "loc": (*loc[:-1], f"{loc[-1]}()")}
+    return err
 
 
 def _one_per_shape(errors: list[Any]) -> list[Any]:

@@ -72,6 +72,17 @@ def test_bad_mode_value_suggests(project: Make) -> None:
     assert "Did you mean 'append'?" in str(info.value)
 
 
+def test_a_value_of_no_allowed_type_is_one_error(project: Make) -> None:
+    # vars take text, numbers or booleans: a list fits none of them, and that is one mistake, not four.
+    root = project({"hygge.yml": "name: p\ntargets:\n  dev:\n    vars:\n      A: [1]\n", "flows/orders.yml": "{}\n"})
+    with pytest.raises(ProjectError) as info:
+        resolve(load_project(root))
+    assert str(info.value) == (
+        "hygge.yml:5:10  targets.dev.vars.A: input should be a valid string or a valid integer or a valid number "
+        "or a valid boolean (got [1])."
+    )
+
+
 def test_unknown_connector_type_suggests(project: Make) -> None:
     root = project({"stores/lake.yml": "type: parquett\npath: x\n"})
     with pytest.raises(ProjectError) as info:
