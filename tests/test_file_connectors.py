@@ -279,6 +279,17 @@ def test_merge_needs_a_key_present_in_the_data(fmt: str, tmp_path: Path) -> None
     assert "Columns: id, name, amount." in str(caught.value.hint)
 
 
+def test_merge_refuses_null_keys_as_the_databases_do(fmt: str, tmp_path: Path) -> None:
+    # Polars' unique() takes all null keys for one: the second null-key row would replace the first.
+    write(fmt, tmp_path, FIRST)
+    before = read(fmt, tmp_path)
+    new = pl.DataFrame({"id": [None, 4, None], "name": ["x", "di", "y"], "amount": [1.0, 2.0, 3.0]})
+    with pytest.raises(FlowError, match="the key column 'id' is null in some rows of this run") as caught:
+        write(fmt, tmp_path, new, "merge", key=("id",))
+    assert "The target is unchanged." in str(caught.value)  # made anew by Polars: the hint is in the text
+    assert_frame_equal(read(fmt, tmp_path), before)
+
+
 # --- atomicity, faults, cancellation ----------------------------------------------------------------------
 
 

@@ -94,6 +94,17 @@ def check_cancel(request: WriteRequest) -> None:
         raise Cancelled(f"interrupted before writing target '{request.target}'; it is unchanged")
 
 
+def null_key_error(column: str, count: int | None) -> FlowError:
+    """A merge key that is null identifies no row: in a database it matches none (so the row is added again on
+    every merge), in a file it matches every other null (so those rows collapse into one). Either way, refused."""
+    rows = f"{count} row(s)" if count is not None else "some rows"
+    return FlowError(
+        f"the key column '{column}' is null in {rows} of this run; a null key cannot identify a row",
+        hint="The target is unchanged. Filter out or fill the null keys in the source (a query), or choose key "
+        "columns that always hold a value.",
+    )
+
+
 class Endpoint:
     """What homes and stores share: a name, validated settings, the project root for relative paths."""
 

@@ -32,6 +32,7 @@ from hygge.connectors.base import (
     WriteRequest,
     WriteResult,
     check_cancel,
+    null_key_error,
 )
 from hygge.connectors.timetext import as_instants, as_text, canonical_text, temporal_as_text
 from hygge.errors import FlowError
@@ -546,6 +547,8 @@ class FileStore(_FileEndpoint, Store):
                 where=where,
                 hint=f"Columns: {', '.join(columns)}.",
             )
+        schema = frame.collect_schema()
+        frame = frame.with_columns(_not_null(name, schema[name]) for name in key)
         existing = self._existing(dataset, request, frame)
         if existing is not None:
             existing_columns = existing.collect_schema().names()
@@ -624,6 +627,17 @@ def _text_max(frame: pl.LazyFrame, column: str) -> Any:
 
 
 _TIMESTAMP_TEXT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(?P<offset>Z|[+-]\d\d(:?\d\d)?)?$")
+
+
+def _not_null(column: str, dtype: pl.DataType) -> pl.Expr:
+    """The key column, refusing a null in any batch: Polars' unique() would take all null keys for one key."""
+
+    def checked(values: pl.Series) -> pl.Series:
+        if values.has_nulls():
+            raise null_key_error(column, None)  # a batch's count is not the run's
+        return values
+
+    return pl.col(column).map_batches(checked, return_dtype=dtype, is_elementwise=True)
 
 
 def _canonical(existing: pl.LazyFrame, frame: pl.LazyFrame) -> pl.LazyFrame:

@@ -34,6 +34,7 @@ from hygge.connectors.base import (
     WriteRequest,
     WriteResult,
     check_cancel,
+    null_key_error,
 )
 from hygge.connectors.feed import Feeder, Shaped
 from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
@@ -1101,12 +1102,7 @@ class SqlStore(_SqlEndpoint, Store):
         nulls = write.session.rows(f"SELECT {counts} FROM {stage.sql}")[0]
         for name, count in zip(key, nulls, strict=True):
             if count:
-                raise FlowError(
-                    f"the key column '{name}' is null in {count} row(s) of this run; a null key matches no row, "
-                    "so it cannot identify one",
-                    hint="The target is unchanged. Filter out or fill the null keys in the source (a query), or "
-                    "choose key columns that always hold a value.",
-                )
+                raise null_key_error(name, count)
 
     def _check_unique(self, write: _Write, table: TableName, stage: TableName, key: tuple[str, ...], rows: int) -> None:
         """Replace keeps exactly this run's rows (DESIGN §5), and a primary key holds one row per key: rows
@@ -1122,8 +1118,8 @@ class SqlStore(_SqlEndpoint, Store):
         )[0]
         shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, example, strict=False))
         raise FlowError(
-            f"{rows - kept} of this run's {rows} rows share a key with another row ({shown} is on {example[-1]} "
-            f"rows), and replace keeps every row while key: ({', '.join(key)}) makes a primary key",
+            f"this run's {rows} rows hold only {kept} different keys ({shown} is on {example[-1]} rows), and "
+            f"replace keeps every row while key: ({', '.join(key)}) makes a primary key",
             hint="The target is unchanged. Remove key: to keep every row, use mode: merge to keep the last row "
             "per key, or remove the duplicates in the source.",
         )
