@@ -42,8 +42,32 @@ def parse_lag(value: Any) -> int | float | dt.timedelta | None:
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d([T ])\d\d:\d\d:\d\d(\.\d{1,9})?(?P<offset>Z|[+-]\d\d(:?\d\d)?)?")
 
 
+class TextWatermark(str):
+    """The watermark of a target that keeps its cursor as text (csv, ndjson): the largest text, which is what a
+    text cursor compares with; and, where every value reads as one, the largest number and the latest timestamp,
+    which are what a number or timestamp cursor compares with ('9' is the largest text of 9 and 10; text in
+    several timestamp forms does not sort by time). The store cannot tell which: only the source's type can."""
+
+    number: str | None
+    latest: str | None
+
+    def __new__(cls, text: str, *, number: str | None = None, latest: str | None = None) -> TextWatermark:
+        made = super().__new__(cls, text)
+        made.number, made.latest = number, latest
+        return made
+
+    def for_type(self, dtype: pl.DataType) -> str:
+        if dtype.is_numeric() and self.number is not None:
+            return self.number
+        if dtype.is_temporal() and self.latest is not None:
+            return self.latest
+        return str(self)
+
+
 def literal(value: Any, dtype: pl.DataType) -> pl.Expr:
     """`value` (from YAML or a target) as an expression of the cursor's type, so comparisons are typed."""
+    if isinstance(value, TextWatermark):
+        value = value.for_type(dtype)
     if isinstance(value, str) and dtype.is_temporal():
         if isinstance(dtype, pl.Date):
             return pl.lit(value).str.to_date()

@@ -37,7 +37,7 @@ from hygge.connectors.base import (
 from hygge.connectors.timetext import as_instants, as_text, canonical_text, temporal_as_text
 from hygge.errors import FlowError
 from hygge.faults import checkpoint
-from hygge.incremental import only_new_rows
+from hygge.incremental import TextWatermark, only_new_rows
 from hygge.lazy import pl
 from hygge.schema import apply_schema_plan, plan_schema_change
 
@@ -578,7 +578,8 @@ class FileStore(_FileEndpoint, Store):
         files = dataset.files(where=f"store {self.name}", shown=self.shown(dataset.base / dataset.name))
         if not files:
             return None
-        frame = self.scan_files(files)
+        # csv reads the column as text: a guess would take '0010' for the number 10 (TextWatermark has both)
+        frame = self.scan_files(files, text=[column])
         if column not in frame.collect_schema():
             raise FlowError(
                 f"target '{target}' has no column '{column}' to take the watermark from",
@@ -607,26 +608,37 @@ class FileStore(_FileEndpoint, Store):
             )
 
 
-def _text_max(frame: pl.LazyFrame, column: str) -> Any:
-    """The largest value of a text column; of a column of timestamp text, the latest timestamp (as text in the
-    one form): text written in an earlier form, or in a zone other than UTC, does not sort by time."""
+def _text_max(frame: pl.LazyFrame, column: str) -> TextWatermark | None:
+    """The watermark of a text column: its largest text, and, where every value reads as one, its largest number
+    and its latest timestamp (which of them counts depends on the source cursor's type, see TextWatermark)."""
     text = pl.col(column)
     top = frame.select(text.max()).collect().item()
-    shape = _TIMESTAMP_TEXT.match(top or "")
-    if shape is None:
-        return top
-    zoned = bool(shape.group("offset"))
-    instants = as_instants(text, zoned=zoned)
-    found = frame.select(
-        text.count().alias("text"),
-        instants.count().alias("instants"),
-        as_text(instants.max(), pl.Datetime("ns", "UTC" if zoned else None)).alias("top"),
-    ).collect()
-    # Only when every value reads as a timestamp: otherwise the column holds text that merely looks like one.
-    return found["top"].item() if found["text"].item() == found["instants"].item() else top
+    if top is None:
+        return None
+    checks = [text.count().alias("count")]
+    if _NUMBER_TEXT.match(top):
+        ints, floats = text.str.strip_chars().cast(pl.Int64, strict=False), text.cast(pl.Float64, strict=False)
+        # the text of the largest number, not the number: a decimal's digits stay as written
+        checks += [ints.count().alias("ints"), ints.max().alias("int"), floats.count().alias("floats")]
+        checks.append(text.filter(floats == floats.max()).max().alias("float"))
+    if shape := _TIMESTAMP_TEXT.match(top):
+        zoned = bool(shape.group("offset"))
+        instants = as_instants(text, zoned=zoned)
+        checks += [instants.count().alias("instants")]
+        checks.append(as_text(instants.max(), pl.Datetime("ns", "UTC" if zoned else None)).alias("latest"))
+    found = frame.select(checks).collect().row(0, named=True)
+    every = found["count"]
+    number = None
+    if found.get("ints") == every:
+        number = str(found["int"])
+    elif found.get("floats") == every:
+        number = found["float"]
+    latest = found["latest"] if found.get("instants") == every else None
+    return TextWatermark(top, number=number, latest=latest)
 
 
-_TIMESTAMP_TEXT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(?P<offset>Z|[+-]\d\d(:?\d\d)?)?$")
+_TIMESTAMP_TEXT = re.compile(r"\s*\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(?P<offset>Z|[+-]\d\d(:?\d\d)?)?\s*$")
+_NUMBER_TEXT = re.compile(r"\s*[-+]?(\d|\.\d|inf|nan)", re.IGNORECASE)
 
 
 def _not_null(column: str, dtype: pl.DataType) -> pl.Expr:
