@@ -147,8 +147,14 @@ def _new_rows_filter(incremental: Incremental, schema: pl.Schema, where: str) ->
             hint=f"Columns: {', '.join(schema.names())}.",
         )
     cursor = pl.col(incremental.cursor)
-    bound = lower_bound(incremental, schema[incremental.cursor])
-    past = cursor > bound if bound is not None else pl.lit(True)
+    dtype = schema[incremental.cursor]
+    bound = lower_bound(incremental, dtype)
+    compared = cursor
+    if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns" and isinstance(incremental.after, dt.datetime):
+        # The target keeps microseconds (a Python datetime has no more): the rows it holds are the source's cut
+        # to microseconds, and compared whole, the last of them would be past the watermark on every run.
+        compared = cursor.dt.truncate("1us")
+    past = compared > bound if bound is not None else pl.lit(True)
     if incremental.nulls == "include":
         return past | cursor.is_null()
     return past & cursor.is_not_null()

@@ -315,3 +315,12 @@ def test_a_number_cursor_compares_as_numbers_in_text_stores(project: Make, fmt: 
     assert run_all(root).outcomes[0].rows == 2
     write_source(root, rows([1, 2, 3]).with_columns(c=pl.Series([9, 10, 11])))
     assert [run_all(root).outcomes[0].rows for _ in range(2)] == [1, 0]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "duckdb"])
+def test_a_nanosecond_cursor_into_a_store_of_microseconds_adds_each_row_once(project: Make, store: str) -> None:
+    root = make(project, "parquet", "incremental: {cursor: c}\n")
+    (root / "stores/out.yml").write_text(f"type: {store}\npath: data/out.db\n")
+    stamps = pl.Series([dt.datetime(2025, 1, 1, 0, 0, 20, 123456)] * 2).cast(pl.Datetime("ns"))
+    write_source(root, rows([1, 2]).with_columns(c=stamps + pl.Series([1, 999], dtype=pl.Duration("ns"))))
+    assert [run_all(root).outcomes[0].rows for _ in range(3)] == [2, 0, 0]
