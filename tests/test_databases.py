@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -317,6 +318,25 @@ def test_schemas_are_created_and_quoted(kind: str, tmp_path: Path, request: pyte
     try:
         db.store().write(ORDERS.lazy(), WriteRequest(flow="t", target=target))
         assert db.home().read(ReadRequest(flow="t", source=target)).collect().height == 3
+    finally:
+        db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_flows_writing_into_one_new_schema_at_once_all_succeed(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # Each created the schema in its own transaction: all but the first failed on a duplicate or a conflict.
+    db: Db = request.getfixturevalue(f"{kind}_db")
+    schema = f"{db.schema or 'main'}_race"
+    store = db.store()
+
+    def write(name: str) -> int:
+        return store.write(ORDERS.lazy(), WriteRequest(flow=name, target=f"{schema}.{name}")).rows
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(write, ["a", "b", "c", "d"])) == [3] * 4
     finally:
         db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -948,12 +949,27 @@ class SqlStore(_SqlEndpoint, Store):
         with _reported(f"could not write {request.target} in {db.shown()}", f"flow {request.flow}"):
             table = db.table(request.target)
             shaped, new = self._stored(frame, request)
-            with db.connect(create=True) as session, session.transaction(db.begin_sql):
-                write = _Write(session, request, new)
-                rows = self._write(write, table, shaped)
-                self._before_commit(write, rows)
+            with db.connect(create=True) as session:
+                self._ensure_schema(session, table.schema)
+                with session.transaction(db.begin_sql):
+                    write = _Write(session, request, new)
+                    rows = self._write(write, table, shaped)
+                    self._before_commit(write, rows)
         checkpoint("write.after_commit")
         return WriteResult(rows)
+
+    def _ensure_schema(self, session: Session, schema: str) -> None:
+        """Create the target's schema on its own, before the write's transaction: flows writing into one new
+        schema at once would each create it, and all but the first fail on a duplicate (PostgreSQL) or a write
+        conflict (DuckDB) at their commit. Here the loser's retry finds the schema there."""
+        for attempt in range(3):
+            try:
+                self.database.ensure_schema(session, schema)
+                return
+            except DatabaseError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def _stored(self, frame: pl.LazyFrame, request: WriteRequest) -> tuple[Shaped, dict[str, Column]]:
         """The frame in the types its table columns hold, and the columns a new table would get."""
