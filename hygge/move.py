@@ -38,7 +38,9 @@ def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event, state
         )
         try:
             frame, pieces = home.read_with_pieces(read)
-        except HyggeError:
+        except HyggeError as exc:
+            # an error raised inside a Polars expression comes back without its place
+            exc.where = exc.where or f"flow {flow.name}"
             raise
         except BaseException as exc:
             error = _as_flow_error(flow, exc)
@@ -59,7 +61,9 @@ def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event, state
         )
         try:
             rows = store.write(frame, request).rows
-        except HyggeError:
+        except HyggeError as exc:
+            # an error raised inside a Polars expression comes back without its place
+            exc.where = exc.where or f"flow {flow.name}"
             raise
         except BaseException as exc:  # Polars' panics are BaseExceptions
             error = _as_flow_error(flow, exc)

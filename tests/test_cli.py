@@ -366,3 +366,17 @@ def test_json_log_format_reports_refused_options_as_an_event(
     assert message in events[0]["message"]
     # without json, stdout stays empty
     assert hygge("run", "--all", *[a for a in args if "json" not in a and a != "--log-format"], cwd=root).stdout == ""
+
+
+def test_an_error_raised_inside_polars_still_names_its_flow(project: Make, hygge: Hygge) -> None:
+    # A per-batch check (here: a null merge key) comes back from Polars without its place.
+    root = project(
+        {
+            "data/drops/orders.csv": "id,v\n1,a\n,b\n",
+            "flows/orders.yml": "mode: merge\nkey: [id]\n",
+        }
+    )
+    run = hygge("run", "--all", "--log-format", "json", cwd=root)
+    assert run.returncode == 1
+    failed = [json.loads(line) for line in run.stdout.splitlines() if '"outcome": "failed"' in line]
+    assert failed and failed[0]["error"].startswith("flow orders  the key column 'id' is null"), run.stdout
