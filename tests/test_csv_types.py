@@ -116,3 +116,20 @@ def test_a_csv_store_reads_back_what_it_wrote_as_text_as_text(project: Make, hyg
     else:
         parts = sorted((root / "data/out/orders").glob("*.csv"))
         assert [p.read_text() for p in parts] == ["id,zip\n1,00123\n2,04567\n"] * 2
+
+
+def test_text_rows_for_a_csv_store_column_of_numbers_are_a_type_change(project: Make, hygge: Hygge) -> None:
+    # Read back as text only where the guess loses the text ('00123'); '1.5' is a number, and 'n/a' changes it.
+    root = project(
+        {
+            "stores/out.yml": "type: csv\npath: data/out\n",
+            "data/drops/orders.csv": "id,amount\n1,1.5\n2,2.5\n",
+            "flows/orders.yml": "store: out\nmode: merge\nkey: [id]\non_schema_change: fail\n",
+        }
+    )
+    assert hygge("run", "--all", cwd=root).returncode == 0
+    (root / "data/drops/orders.csv").write_text("id,amount\n2,n/a\n")
+    run = hygge("run", "--all", cwd=root)
+    assert run.returncode == 1
+    assert "Float64 cannot hold String" in run.stdout
+    assert (root / "data/out/orders.csv").read_text() == "id,amount\n1,1.5\n2,2.5\n"

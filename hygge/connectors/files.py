@@ -492,8 +492,25 @@ class FileStore(_FileEndpoint, Store):
         if not files:
             return None
         written = self.file_format.encode(frame).collect_schema()
-        existing = self.scan_files(files, text=[name for name, dtype in written.items() if dtype == pl.String])
+        existing = self.scan_files(files, text=self._text_columns(files, written))
         return existing if existing.collect_schema() else None
+
+    def _text_columns(self, files: list[Path], written: pl.Schema) -> list[str]:
+        """Columns of the target's files to read as text, as the rows now written hold them as text: those whose
+        guessed type does not give the text back ('00123' guessed as 123). Where it does ('1.5' as 1.5), the
+        column holds numbers, and text rows for it are a type change on_schema_change must judge."""
+        guessed = self.scan_files(files)
+        schema = guessed.collect_schema()
+        text = [name for name, dtype in written.items() if dtype == pl.String and name in schema]
+        differ = [name for name in text if schema[name] != pl.String]
+        if not differ:
+            return text
+        as_text = self.scan_files(files, text=differ).select(differ)
+        kept = pl.concat([guessed.select(differ), as_text.select(pl.all().name.suffix("\0text"))], how="horizontal")
+        same = kept.select(
+            pl.col(name).cast(pl.String).eq_missing(pl.col(f"{name}\0text")).all() for name in differ
+        ).collect()
+        return [name for name in text if name not in differ or not same[name].item()]
 
     def _evolve(self, frame: pl.LazyFrame, existing: pl.LazyFrame, request: WriteRequest) -> pl.LazyFrame:
         plan = plan_schema_change(
