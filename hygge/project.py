@@ -113,7 +113,7 @@ def load_project(
         raise ProjectError("hygge.yml must be a mapping", where=doc.where(), hint="Start with `name: my_project`.")
     variables.expand_doc(doc)
     spec = validate(ProjectSpec, doc.data, doc)
-    chosen = _choose_target(spec, doc, target or env.get("HYGGE_TARGET"))
+    chosen = _choose_target(spec, doc, target or env.get("HYGGE_TARGET"), "--target" if target else "HYGGE_TARGET")
     if chosen is not None:
         variables.target = {k: _as_text(v) for k, v in spec.targets[chosen].vars.items()}
 
@@ -134,7 +134,7 @@ def _as_text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _choose_target(spec: ProjectSpec, doc: YamlDoc, requested: str | None) -> str | None:
+def _choose_target(spec: ProjectSpec, doc: YamlDoc, requested: str | None, given_by: str) -> str | None:
     if spec.default_target is not None and spec.default_target not in spec.targets:
         raise ProjectError(
             f"default_target '{spec.default_target}' is not one of the targets.",
@@ -146,7 +146,7 @@ def _choose_target(spec: ProjectSpec, doc: YamlDoc, requested: str | None) -> st
     if requested not in spec.targets:
         raise UsageError(
             f"unknown target '{requested}'.",
-            where="--target",
+            where=given_by,
             hint=did_you_mean(requested, spec.targets, kind="Targets"),
         )
     return requested

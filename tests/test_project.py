@@ -175,8 +175,10 @@ def test_target_choice_from_flag_env_and_default(project: Make) -> None:
     assert load_project(root, environ={"HYGGE_TARGET": "prod"}).target == "prod"
     p = load_project(root, target="prod", environ={"HYGGE_TARGET": "dev"})
     assert p.target == "prod" and p.stores["lake"].settings.path == "p"  # type: ignore[attr-defined]
-    with pytest.raises(UsageError, match=r"unknown target 'prd'. Did you mean 'prod'\?"):
+    with pytest.raises(UsageError, match=r"^--target  unknown target 'prd'. Did you mean 'prod'\?"):
         load_project(root, target="prd", environ={})
+    with pytest.raises(UsageError, match=r"^HYGGE_TARGET  unknown target 'prd'"):  # not --target: none was given
+        load_project(root, environ={"HYGGE_TARGET": "prd"})
 
 
 def test_bad_dotenv_line(project: Make) -> None:
