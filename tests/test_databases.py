@@ -966,3 +966,9 @@ def test_a_duckdb_merge_of_a_million_rows_fits_the_default_memory_limit(duckdb_d
 def test_a_postgres_column_name_over_63_bytes_is_named_with_the_limit(postgres_db: Db) -> None:
     with pytest.raises(FlowError, match=f"column name '{'x' * 70}' is 70 bytes, longer than postgres's 63"):
         postgres_db.write(pl.DataFrame({"x" * 70: [1]}), "long", mode="append")
+
+
+def test_a_sqlite_target_in_a_schema_says_sqlite_has_none(sqlite_db: Db) -> None:
+    with pytest.raises(FlowError, match="a SQLite file has no schema 'sch'") as caught:
+        sqlite_db.store().write(ORDERS.lazy(), WriteRequest(flow="t", target="sch.orders"))
+    assert "Name the target without 'sch.'" in str(caught.value.hint)

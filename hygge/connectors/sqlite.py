@@ -148,7 +148,12 @@ class SqliteDatabase(FileDatabase):
             pass  # another flow is creating the file at the same moment and switched it already
 
     def ensure_schema(self, session: Session, schema: str) -> None:
-        """SQLite's schemas are attached files: there is nothing to create."""
+        """SQLite's schemas are attached files: there is nothing to create, and no other schema to write to."""
+        if schema.lower() not in ("main", "temp"):
+            raise FlowError(
+                f"a SQLite file has no schema '{schema}' (its tables are all in 'main')",
+                hint=f"Name the target without '{schema}.', or write it to a store of its own (another file).",
+            )
 
     def unique_index_sql(self, table: TableName, key: Sequence[str]) -> str:
         index = quote(f"{table.name}_{'_'.join(key)}_key")
