@@ -649,3 +649,11 @@ def test_headerless_csv_refuses_append_and_merge(tmp_path: Path, lake: Path, mod
         store.write(SECOND.lazy(), WriteRequest(flow="orders", target="orders", mode=mode, key=("id",)))  # type: ignore[arg-type]
     assert "mode: replace" in str(caught.value.hint)
     assert snapshot(lake) == before
+
+
+def test_a_target_outside_the_store_folder_is_refused(fmt: str, tmp_path: Path) -> None:
+    with pytest.raises(FlowError, match="target '../../escape' is outside store") as caught:
+        write(fmt, tmp_path, FIRST, target="../../escape")
+    assert "inside the store's path" in str(caught.value.hint)
+    assert not list(tmp_path.rglob("escape*"))
+    write(fmt, tmp_path, FIRST, target="sub/orders")  # a sub-folder is inside

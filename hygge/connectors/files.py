@@ -396,6 +396,14 @@ class FileStore(_FileEndpoint, Store):
         where = f"flow {request.flow}"
         if _is_glob(request.target):
             raise FlowError(f"target '{request.target}' has glob characters", where=where)
+        dataset = self.dataset(request.target)
+        if not dataset.parent.resolve().is_relative_to(self.base.resolve()):
+            raise FlowError(
+                f"target '{request.target}' is outside store {self.name}'s folder {self.shown(self.base)}",
+                where=where,
+                hint="Name a target inside the store's path (sub-folders are fine), or write it to a store whose "
+                "path holds it.",
+            )
         unnamed = self.file_format.unnamed_columns(self.settings)
         if unnamed is not None and request.mode in ("append", "merge"):
             raise FlowError(
