@@ -12,7 +12,8 @@ SECRET_KEY = re.compile(r"pass(word)?|pwd|token|secret|api_?key|private_?key|cre
 # that the user forgot to percent-encode, and masking too much is safer than showing any of it.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:\s]*?):(?P<pw>\S+)@")
 _KEY_VALUE = re.compile(
-    r"(?P<key>\b\w*(?:password|passwd|pwd|token|secret|api_?key)\w*\s*[=:]\s*)(?P<value>[^\s,;&'\"]+)",
+    # `--var PG_PASSWORD=VALUE` in a hint is the placeholder, not a secret
+    r"(?P<key>\b\w*(?:password|passwd|pwd|token|secret|api_?key)\w*\s*[=:]\s*)(?!VALUE\b)(?P<value>[^\s,;&'\"]+)",
     re.IGNORECASE,
 )
 MASK = "***"

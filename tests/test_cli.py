@@ -380,3 +380,11 @@ def test_an_error_raised_inside_polars_still_names_its_flow(project: Make, hygge
     assert run.returncode == 1
     failed = [json.loads(line) for line in run.stdout.splitlines() if '"outcome": "failed"' in line]
     assert failed and failed[0]["error"].startswith("flow orders  the key column 'id' is null"), run.stdout
+
+
+def test_the_hint_for_a_missing_password_variable_shows_its_placeholder(project: Make, hygge: Hygge) -> None:
+    # The hint's `--var PG_PASSWORD=VALUE` is no secret: masked, it read `--var PG_PASSWORD=***`.
+    root = project({"homes/pg.yml": "type: postgres\nurl: postgresql://u:${QA_DB_PASSWORD}@h/db\n"})
+    checked = hygge("check", cwd=root)
+    assert checked.returncode == 2
+    assert "pass --var QA_DB_PASSWORD=VALUE." in checked.stderr, checked.stderr
