@@ -77,6 +77,14 @@ class FlowFields(Strict):
 
     _lists = field_validator("key", "depends_on", "tags", mode="before")(_as_list)
 
+    @field_validator("home", "store", "source", "query", "target")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        # `source: ""` (often a ${VAR} that expanded to nothing) would quietly mean the default
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty: give a name, or leave the key out for the default")
+        return value
+
 
 class EntitySpec(FlowFields):
     """Overrides for one entity of a flow with `entities:`."""

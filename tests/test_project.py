@@ -83,6 +83,13 @@ def test_a_value_of_no_allowed_type_is_one_error(project: Make) -> None:
     )
 
 
+def test_an_empty_source_is_an_error_not_the_default(project: Make) -> None:
+    root = project({"flows/orders.yml": 'source: ""\n'})
+    with pytest.raises(ProjectError) as info:
+        resolve(load_project(root))
+    assert str(info.value).startswith("flows/orders.yml:1:9  flow orders: source: must not be empty")
+
+
 def test_unknown_connector_type_suggests(project: Make) -> None:
     root = project({"stores/lake.yml": "type: parquett\npath: x\n"})
     with pytest.raises(ProjectError) as info:
