@@ -157,6 +157,14 @@ def _discover(root: Path, kind: str, errors: list[ProjectError]) -> dict[str, Pa
     found: dict[str, Path] = {}
     folder = root / kind
     if not folder.is_dir():
+        if folder.exists():
+            errors.append(
+                ProjectError(
+                    f"{kind} is a file, not a folder, so it holds no {kind}",
+                    where=Where(folder, root=root),
+                    hint=f"Make {kind}/ a folder of one YAML file per {kind.rstrip('s')}.",
+                )
+            )
         return found
     paths = sorted(p for ext in ("*.yml", "*.yaml") for p in folder.rglob(ext) if p.is_file())
     for path in paths:

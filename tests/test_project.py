@@ -90,6 +90,12 @@ def test_an_empty_source_is_an_error_not_the_default(project: Make) -> None:
     assert str(info.value).startswith("flows/orders.yml:1:9  flow orders: source: must not be empty")
 
 
+def test_a_kind_that_is_a_file_is_an_error(project: Make) -> None:
+    root = project({"flows": "orders: {}\n"})
+    with pytest.raises(ProjectError, match=r"^flows  flows is a file, not a folder, so it holds no flows"):
+        load_project(root)
+
+
 def test_unknown_connector_type_suggests(project: Make) -> None:
     root = project({"stores/lake.yml": "type: parquett\npath: x\n"})
     with pytest.raises(ProjectError) as info:
