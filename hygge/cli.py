@@ -207,19 +207,21 @@ def check(
             from hygge.inspect import check_connections, check_sources
 
             failed = 0
+            closed: set[str] = set()
             for kind, name, problem in check_connections(p):
                 if problem is None:
                     out.print(f"  [green]ok[/green]     {kind} {name}")
                 else:
                     failed += 1
+                    closed.update([name] if kind == "home" else [])
                     out.print(f"  [red]failed[/red] {kind} {name}: {problem}", markup=True)
-            if not failed:  # sources only where their homes opened: one cause, one line
-                for flow, problem in check_sources(plan):
-                    if problem is None:
-                        out.print(f"  [green]ok[/green]     source of flow {flow}")
-                    else:
-                        failed += 1
-                        out.print(f"  [red]failed[/red] source of flow {flow}: {problem}", markup=True)
+            # sources only where their homes opened: one cause, one line
+            for flow, problem in check_sources(plan, skip_homes=closed):
+                if problem is None:
+                    out.print(f"  [green]ok[/green]     source of flow {flow}")
+                else:
+                    failed += 1
+                    out.print(f"  [red]failed[/red] source of flow {flow}: {problem}", markup=True)
             if failed:
                 raise typer.Exit(1)
 

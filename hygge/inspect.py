@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,14 +143,15 @@ def print_history(console: Console, root: Path, flow: str | None, limit: int, as
     console.print(table)
 
 
-def check_sources(plan: Plan) -> Iterator[tuple[str, str | None]]:
-    """Open the source of each flow that reads what no flow writes (what a flow writes appears when it runs):
-    yield (flow, problem or None). Only the columns are read, never the rows."""
+def check_sources(plan: Plan, skip_homes: Collection[str] = ()) -> Iterator[tuple[str, str | None]]:
+    """Open the source of each flow that reads what no flow writes (what a flow writes appears when it runs),
+    but for flows of `skip_homes` (homes that did not open): yield (flow, problem or None). Only the columns are
+    read, never the rows."""
     from hygge.connectors.base import ReadRequest
 
     written = {f.write_location for f in plan.flows.values()}
     for f in plan.flows.values():
-        if f.query is not None or f.inferred or f.read_location in written:
+        if f.query is not None or f.inferred or f.read_location in written or f.home_name in skip_homes:
             continue
         try:
             home = f.make_home()

@@ -36,3 +36,19 @@ def test_a_database_home_whose_path_is_a_folder_says_so(project: Make, hygge: Hy
     checked = hygge("check", "--connect", cwd=root)
     assert checked.returncode == 1
     assert "failed home shop: data is a folder, not a database file. Set path:" in " ".join(checked.stdout.split())
+
+
+def test_a_home_that_does_not_open_hides_only_its_own_flows_sources(project: Make, hygge: Hygge) -> None:
+    root = project(
+        {
+            "homes/shop_db.yml": "type: sqlite\npath: data/missing.sqlite\n",
+            "flows/orders.yml": "home: shop_db\n",
+            "flows/returns.yml": "home: drops\n",
+        }
+    )
+    checked = hygge("check", "--connect", cwd=root)
+    assert checked.returncode == 1
+    failed = [line for line in checked.stdout.splitlines() if "failed" in line]
+    assert len(failed) == 2 and "home shop_db" in failed[0]
+    assert "source of flow returns: could not read data/drops/returns.csv" in failed[1]
+    assert "flow orders" not in checked.stdout  # its home's failure is its one line
