@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from hygge.connectors.base import Incremental
+from hygge.connectors.timetext import TIMESTAMP_TEXT
 from hygge.errors import FlowError
 from hygge.lazy import pl
 
@@ -35,11 +36,6 @@ def parse_lag(value: Any) -> int | float | dt.timedelta | None:
     if match is None:
         raise ValueError(f"lag {value!r} is not a number or a duration such as 30m, 2h, 1d")
     return int(match.group(1)) * _UNITS[match.group(2)]
-
-
-# A timestamp as text stores hold it (files.temporal_as_text) or as users write it: 'T' or a space, any fraction,
-# and perhaps an offset.
-_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d([T ])\d\d:\d\d:\d\d(\.\d{1,9})?(?P<offset>Z|[+-]\d\d(:?\d\d)?)?")
 
 
 class TextWatermark(str):
@@ -82,7 +78,7 @@ def _timestamp(text: str, dtype: pl.Datetime) -> pl.Expr:
     """Text as a timestamp of the cursor's type, to its last digit: text with an offset names an instant (shown
     in the cursor's zone); text without one is a wall time in the cursor's zone."""
     unit = dtype.time_unit or "us"
-    match = _TIMESTAMP.fullmatch(text)
+    match = TIMESTAMP_TEXT.fullmatch(text)
     if match is None:  # other shapes, such as a bare date: as Polars reads them
         parsed = pl.lit(text).str.to_datetime(time_unit=unit)
     else:
@@ -117,8 +113,11 @@ def _check_lag(lag: int | float | dt.timedelta | None, incremental: Incremental,
     if (isinstance(dtype, pl.Date | pl.Datetime)) if duration else dtype.is_numeric():
         return
     kinds = "a date or timestamp" if duration else "a number"
-    fix = "a number, such as lag: 100" if dtype.is_numeric() else "a duration, such as lag: 2h"
-    if not (dtype.is_numeric() or isinstance(dtype, pl.Date | pl.Datetime)):
+    if dtype.is_numeric():
+        fix = "a number, such as lag: 100"
+    elif isinstance(dtype, pl.Date | pl.Datetime):
+        fix = "a duration, such as lag: 2h"
+    else:
         fix = "none: remove lag:, as text has no distance to go back by"
     raise FlowError(
         f"incremental.lag {incremental.lag!r} needs {kinds} cursor, and '{incremental.cursor}' is {dtype}",

@@ -82,7 +82,8 @@ class CsvFormat(FileFormat[CsvSettings]):
         return self.scan_written(path, settings, ())
 
     def scan_written(self, path: Path, settings: CsvSettings, text: Collection[str]) -> pl.LazyFrame:
-        types = {column: _read_as(to_dtype(name)) for column, name in settings.types.items()}
+        declared = {column: to_dtype(name) for column, name in settings.types.items()}
+        types = {column: _read_as(dtype) for column, dtype in declared.items()}
         types |= {column: pl.String() for column in text if column not in types}
         frame = pl.scan_csv(
             path,
@@ -108,9 +109,7 @@ class CsvFormat(FileFormat[CsvSettings]):
                     f"types: names column '{missing[0]}', which {path.name} does not have",
                     hint=did_you_mean(missing[0], columns, kind="Columns"),
                 )
-            decimals = {
-                column: dtype for column, name in settings.types.items() if (dtype := to_dtype(name)).is_decimal()
-            }
+            decimals = {column: dtype for column, dtype in declared.items() if dtype.is_decimal()}
             if decimals:
                 frame = frame.with_columns(_exact_decimal(column, dtype, path) for column, dtype in decimals.items())
         return frame

@@ -34,7 +34,7 @@ from hygge.connectors.base import (
     check_cancel,
     null_key_error,
 )
-from hygge.connectors.timetext import as_instants, as_text, canonical_text, temporal_as_text
+from hygge.connectors.timetext import TIMESTAMP_TEXT, as_instants, as_text, canonical_text, temporal_as_text
 from hygge.errors import FlowError
 from hygge.faults import checkpoint
 from hygge.incremental import TextWatermark, only_new_rows
@@ -646,7 +646,7 @@ def _text_max(frame: pl.LazyFrame, column: str) -> TextWatermark | None:
         # the text of the largest number, not the number: a decimal's digits stay as written
         checks += [ints.count().alias("ints"), ints.max().alias("int"), floats.count().alias("floats")]
         checks.append(text.filter(floats == floats.max()).max().alias("float"))
-    if shape := _TIMESTAMP_TEXT.match(top):
+    if shape := TIMESTAMP_TEXT.fullmatch(top.strip()):
         zoned = bool(shape.group("offset"))
         instants = as_instants(text, zoned=zoned)
         checks += [instants.count().alias("instants")]
@@ -662,7 +662,6 @@ def _text_max(frame: pl.LazyFrame, column: str) -> TextWatermark | None:
     return TextWatermark(top, number=number, latest=latest)
 
 
-_TIMESTAMP_TEXT = re.compile(r"\s*\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(?P<offset>Z|[+-]\d\d(:?\d\d)?)?\s*$")
 _NUMBER_TEXT = re.compile(r"\s*[-+]?(\d|\.\d|inf|nan)", re.IGNORECASE)
 
 

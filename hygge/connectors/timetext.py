@@ -10,8 +10,13 @@ differ between sink_csv, sink_ndjson and a cast to String, and files written bef
 
 from __future__ import annotations
 
+import re
+
 from hygge.lazy import pl
 
+# A timestamp as text stores hold it (temporal_as_text) or as users and other tools write it: 'T' or a space, any
+# fraction, and perhaps an offset. Matched whole (fullmatch).
+TIMESTAMP_TEXT = re.compile(r"\d{4}-\d\d-\d\d([T ])\d\d:\d\d:\d\d(\.\d{1,9})?(?P<offset>Z|[+-]\d\d(:?\d\d)?)?")
 _FRACTION = {"ms": "%.3f", "us": "%.6f", "ns": "%.9f"}
 # What earlier writes may hold: 'T' or a space, any fraction (or none), and for zoned values an offset as
 # +02, +0200, +02:00 or Z. `%#z` reads them all, into UTC.
