@@ -35,6 +35,7 @@ def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event, state
             query=flow.query,
             batch_size=flow.batch_size,
             incremental=incremental,
+            cancel=cancel,
         )
         try:
             frame, pieces = home.read_with_pieces(read)

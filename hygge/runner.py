@@ -179,7 +179,7 @@ class _Session:
         except KeyboardInterrupt:
             self.result.interrupted = True
             self.cancel.set()
-            log.warning("interrupted: letting running flows roll back")
+            log.warning("interrupted: stopping running flows at their next batch; they roll back")
             for future, name in list(running.items()):
                 self._finish(name, future.result())
             pending = [n for n in pending if n not in self.status]
@@ -227,6 +227,12 @@ class _Session:
             outcome = FlowOutcome(flow.name, "ok", rows=moved.rows, window=moved.window)
         except Cancelled as exc:
             outcome = FlowOutcome(flow.name, "cancelled", error=str(exc))
+        except KeyboardInterrupt:
+            # Polars turns Ctrl-C into this in the thread running its query (the main thread may never see it):
+            # the query stopped, the write rolled back, and the whole run stops as it would on the main thread.
+            self.result.interrupted = True
+            self.cancel.set()
+            outcome = FlowOutcome(flow.name, "cancelled", error="interrupted; the target is unchanged")
         except HyggeError as exc:
             outcome = FlowOutcome(flow.name, "failed", error=redact(str(exc)), traceback=traceback.format_exc())
         except Exception as exc:  # a bug or an unexpected library error: keep the traceback in the log

@@ -59,6 +59,7 @@ class ReadRequest:
     query: str | None = None
     batch_size: int = 100_000
     incremental: Incremental | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -92,6 +93,13 @@ class Cancelled(FlowError):
 def check_cancel(request: WriteRequest) -> None:
     if request.cancel.is_set():
         raise Cancelled(f"interrupted before writing target '{request.target}'; it is unchanged")
+
+
+def stop_if_cancelled(cancel: threading.Event | None) -> None:
+    """Between two batches of a read or a write: a stopped run (Ctrl-C, --fail-fast) stops here rather than
+    after reading the whole source, and the write rolls back."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("interrupted while moving data; the target is unchanged")
 
 
 def null_key_error(column: str, count: int | None) -> FlowError:

@@ -13,11 +13,13 @@ engine for the whole source.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hygge.connectors.base import stop_if_cancelled
 from hygge.faults import checkpoint
 from hygge.lazy import pl
 from hygge.prefetch import prefetched
@@ -82,9 +84,10 @@ class Shaped:
 class Feeder:
     """Streams a shaped frame as Arrow batches for a driver, counting rows and keeping the frame's own error."""
 
-    def __init__(self, frame: Shaped, batch_size: int) -> None:
+    def __init__(self, frame: Shaped, batch_size: int, cancel: threading.Event | None = None) -> None:
         self.frame = frame
         self.batch_size = batch_size
+        self.cancel = cancel
         self.rows = 0
         self.error: BaseException | None = None
 
@@ -101,6 +104,7 @@ class Feeder:
             # runs on a thread of its own while the driver inserts this one.
             with closing(prefetched(self._converted(), depth=1)) as converted:
                 for batches in converted:
+                    stop_if_cancelled(self.cancel)  # a stopped run rolls back now, not after the whole source
                     for batch in batches:
                         self.rows += batch.num_rows
                         yield batch

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -36,6 +37,7 @@ from hygge.connectors.base import (
     WriteResult,
     check_cancel,
     null_key_error,
+    stop_if_cancelled,
 )
 from hygge.connectors.feed import Feeder, Shaped
 from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
@@ -755,9 +757,11 @@ def batches(
     params: Sequence[Any] = (),
     table: TableName | None = None,
     limit: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> Generator[pl.DataFrame, None, None]:
     """The rows of `relation` as frames of the columns' types, read in batches on a connection of their own;
-    `table` when `relation` is that whole table (a window's parameters make it a part: read as a query)."""
+    `table` when `relation` is that whole table (a window's parameters make it a part: read as a query). A set
+    `cancel` stops the read at the next batch."""
     convert = _Converter(columns)
 
     def select(source: str) -> str:
@@ -766,6 +770,8 @@ def batches(
     whole = table if not params and limit is None else None
     with closing(database.stream(select, relation, batch_size, params, whole)) as fetched:
         for batch in fetched:
+            stop_if_cancelled(cancel)
+            checkpoint("read.batch")
             yield convert(database.finish_batch(pl.DataFrame(batch), columns))
 
 
@@ -777,6 +783,7 @@ def scan(
     label: str,
     params: Sequence[Any] = (),
     table: TableName | None = None,
+    cancel: threading.Event | None = None,
 ) -> pl.LazyFrame:
     """A lazy frame over `relation` that reads it in batches, on a connection of its own, when collected;
     `table` when `relation` is that table, read whole (a database may then read parts of it at once)."""
@@ -791,7 +798,7 @@ def scan(
         remaining = n_rows
         whole = table if n_rows is None else None
         limit = n_rows if predicate is None else None
-        with closing(batches(database, relation, chosen, batch_size, params, whole, limit)) as frames:
+        with closing(batches(database, relation, chosen, batch_size, params, whole, limit, cancel)) as frames:
             for frame in frames:
                 if with_columns:
                     frame = frame.select(with_columns)
@@ -918,14 +925,14 @@ class SqlHome(_SqlEndpoint, Home):
         params: list[Any] = []
         if request.incremental is not None:
             relation, params = _window(db, relation, columns, request.incremental)
-        frame = scan(db, relation, columns, request.batch_size, label, params, whole)
+        frame = scan(db, relation, columns, request.batch_size, label, params, whole, request.cancel)
         keep = None
         if request.incremental is not None:
             # Also filtered in Polars: exact semantics for every type, whatever the query could push down.
             frame, keep = only_new_rows(frame, request.incremental, where)
 
         def pieces() -> Generator[pl.DataFrame, None, None]:
-            for piece in batches(db, relation, columns, request.batch_size, params, whole):
+            for piece in batches(db, relation, columns, request.batch_size, params, whole, cancel=request.cancel):
                 yield piece if keep is None else piece.filter(keep)
 
         return frame, pieces
@@ -1164,7 +1171,7 @@ class SqlStore(_SqlEndpoint, Store):
     def _ingest(self, write: _Write, table: TableName, frame: Shaped) -> int:
         schema = frame.collect_schema()
         wired = frame.select([self.database.wire(name, dtype) for name, dtype in schema.items()])
-        feeder = Feeder(wired, write.request.batch_size)
+        feeder = Feeder(wired, write.request.batch_size, write.request.cancel)
         try:
             write.session.ingest(table, feeder.reader())
         except DatabaseError as exc:
