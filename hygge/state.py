@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
+import socket
 import sqlite3
 import threading
 import uuid
@@ -20,7 +24,9 @@ CREATE TABLE IF NOT EXISTS runs (
     command TEXT,
     started_at TEXT NOT NULL,
     ended_at TEXT,
-    outcome TEXT
+    outcome TEXT,
+    pid INTEGER,
+    host TEXT
 );
 CREATE TABLE IF NOT EXISTS flow_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -79,6 +85,11 @@ class StateStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         # executescript commits on its own, so it cannot run inside _tx's BEGIN ... COMMIT.
         self._conn().executescript(SCHEMA)
+        have = {row[1] for row in self._conn().execute("PRAGMA table_info(runs)")}
+        for column, declared in (("pid", "INTEGER"), ("host", "TEXT")):  # journals of earlier versions
+            if column not in have:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
+                    self._conn().execute(f"ALTER TABLE runs ADD COLUMN {column} {declared}")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -112,8 +123,8 @@ class StateStore:
         run_id = uuid.uuid4().hex[:12]
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO runs (run_id, target, command, started_at) VALUES (?, ?, ?, ?)",
-                (run_id, target, redact(command), now()),
+                "INSERT INTO runs (run_id, target, command, started_at, pid, host) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, target, redact(command), now(), os.getpid(), socket.gethostname()),
             )
         return run_id
 
@@ -200,13 +211,36 @@ class StateStore:
 
     def history(self, flow: str | None = None, limit: int = 20) -> list[FlowRunRecord]:
         sql = (
-            "SELECT run_id, flow, target, started_at, ended_at, rows, seconds, outcome, error,"
-            " window_from, window_to FROM flow_runs"
+            "SELECT f.run_id, f.flow, f.target, f.started_at, f.ended_at, f.rows, f.seconds, f.outcome, f.error,"
+            " f.window_from, f.window_to, r.pid, r.host FROM flow_runs AS f LEFT JOIN runs AS r USING (run_id)"
         )
         params: tuple[object, ...] = ()
         if flow is not None:
-            sql += " WHERE flow = ? OR substr(flow, 1, ?) = ?"  # not LIKE: '_' in a name is no wildcard
+            sql += " WHERE f.flow = ? OR substr(f.flow, 1, ?) = ?"  # not LIKE: '_' in a name is no wildcard
             params = (flow, len(flow) + 1, f"{flow}.")
-        sql += " ORDER BY id DESC LIMIT ?"
+        sql += " ORDER BY f.id DESC LIMIT ?"
         rows = self._conn().execute(sql, (*params, limit)).fetchall()
-        return [FlowRunRecord(*row) for row in rows]
+        return [_died(FlowRunRecord(*row[:-2]), *row[-2:]) for row in rows]
+
+
+def _died(record: FlowRunRecord, pid: int | None, host: str | None) -> FlowRunRecord:
+    """A flow still 'running' whose process is gone (killed, a power cut) died: say so rather than 'running'
+    forever. Only known for runs on this machine; writes are atomic, so its target holds all of it or none."""
+    if record.outcome != "running" or pid is None or host != socket.gethostname() or _alive(pid):
+        return record
+    return dataclasses.replace(
+        record,
+        outcome="died",
+        error="its process ended before the flow finished (killed or crashed); the target holds all of this "
+        "run's rows or none",
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process of that number
+        return True
+    return True
