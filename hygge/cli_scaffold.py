@@ -86,7 +86,15 @@ def init(
             f"flow {scaffold.INIT_FLOW}."
         )
         for path in result.files:
-            out.print(f"  {path}", markup=False)
+            out.print(
+                f"  {path}" + ("  (replaced: it held other content)" if path in result.replaced else ""), markup=False
+            )
+        if result.replaced:
+            out.print(
+                f"--force replaced {len(result.replaced)} file(s) that held other content; "
+                "git diff (or your backup) shows what they held.",
+                style="yellow",
+            )
         steps = ([f"cd {shown}"] if shown != "." else []) + ["hygge run --all"]
         out.print("Next:\n" + "\n".join(f"  {step}" for step in steps))
 

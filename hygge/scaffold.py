@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -136,6 +136,7 @@ class InitResult:
     version: int
     answers: InitAnswers
     files: list[str]
+    replaced: list[str] = field(default_factory=list)  # files that were there (--force) with other content
 
 
 def default_project_name(folder: Path) -> str:
@@ -291,20 +292,25 @@ def init_project(dest: Path, answers: InitAnswers, *, force: bool = False) -> In
             )
         _load_sample_data(staging, home, versions[version] / "sample")
         files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
-        _copy_in(staging, dest)
-    return InitResult(dest, version, answers, files)
+        replaced = _copy_in(staging, dest)
+    return InitResult(dest, version, answers, files, replaced)
 
 
-def _copy_in(staging: Path, dest: Path) -> None:
-    """Copy the made project into `dest` as mkdir and open would make it. Not shutil.copytree, which copies
-    modes too: the temporary folder's 0700 would land on `dest`, even on a folder that existed."""
+def _copy_in(staging: Path, dest: Path) -> list[str]:
+    """Copy the made project into `dest` as mkdir and open would make it, and say which files it replaced with
+    other content (--force). Not shutil.copytree, which copies modes too: the temporary folder's 0700 would land
+    on `dest`, even on a folder that existed."""
     dest.mkdir(parents=True, exist_ok=True)
+    replaced: list[str] = []
     for path in sorted(staging.rglob("*")):  # a folder before what is in it
         target = dest / path.relative_to(staging)
         if path.is_dir():
             target.mkdir(exist_ok=True)
-        else:
-            shutil.copyfile(path, target)  # content only; a file it replaces keeps its mode
+            continue
+        if target.is_file() and target.read_bytes() != path.read_bytes():
+            replaced.append(path.relative_to(staging).as_posix())
+        shutil.copyfile(path, target)  # content only; a file it replaces keeps its mode
+    return replaced
 
 
 def _load_sample_data(root: Path, home: _Endpoint, sample: Path) -> None:
@@ -711,14 +717,14 @@ def _variables(settings: Mapping[str, Any]) -> list[tuple[str, str | None]]:
 def _optional_settings(connector: type[Connector], settings: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The connector's other settings, each with its default as YAML, for the new file's comment."""
     shown = []
-    for key, field in connector.settings_model.model_fields.items():
-        name = field.alias or key
+    for key, info in connector.settings_model.model_fields.items():
+        name = info.alias or key
         if name == "type" or name in settings:
             continue
-        if field.is_required():
+        if info.is_required():
             shown.append((name, "(required)"))
         else:
-            shown.append((name, json.dumps(field.get_default(call_default_factory=True), default=str)))
+            shown.append((name, json.dumps(info.get_default(call_default_factory=True), default=str)))
     return shown
 
 

@@ -130,6 +130,14 @@ def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     assert (root / "notes.txt").read_text() == "mine"
     assert (root / "hygge.yml").is_file()
 
+    # A second --force names each file it replaced whose content was not the template's.
+    (root / "flows/orders.yml").write_text("# mine\n")
+    again = run_hygge("init", "shop_loads", "--defaults", "--force", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "flows/orders.yml  (replaced: it held other content)" in again.stdout
+    assert "hygge.yml  (replaced" not in again.stdout
+    assert "--force replaced 1 file(s) that held other content" in " ".join(again.stdout.split())
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
