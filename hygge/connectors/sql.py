@@ -84,6 +84,8 @@ _FIXED_FORMATS = tuple(
 )
 # How many of a batch's first timestamps choose the format it is parsed with.
 LIKELY_FORMAT_SAMPLE = 100
+# Rows per batch when reading the rows a watermark is the largest of (Database.watermark_rows): one, or a few.
+WATERMARK_BATCH_ROWS = 1000
 _NAME_PART = re.compile(r'"((?:[^"]|"")*)"|([^.]*)')
 
 
@@ -465,6 +467,12 @@ class Database(ABC):
         if self.binary_collation is None or column.write_as_text:
             return None  # not text in the database (json, uuid, ...): no collation applies
         return f"{quote(column.name)} COLLATE {self.binary_collation}"
+
+    def watermark_rows(self, table: TableName, column: Column) -> str:
+        """A query whose rows hold the largest `column` value of `table` as Polars orders it (Polars takes the
+        max of them): the target's watermark. Here SQL's max(), in the order `ordered` gives."""
+        name = quote(column.name)
+        return f"SELECT max({self.ordered(column) or name}) AS {name} FROM {table.sql}"
 
     def before_upsert(self, session: Session, table: TableName, staged: int) -> None:
         """Called before `staged` rows are upserted into `table` (ON CONFLICT), in the write's transaction."""
@@ -1207,11 +1215,10 @@ class SqlStore(_SqlEndpoint, Store):
                         f"target '{target}' has no column '{column}' to take the watermark from",
                         hint="Rebuild the target with --full-refresh, or change incremental.cursor.",
                     )
-            name = quote(found[0].name)
             # In the order the home's Polars filter compares cursors in, or it re-reads or skips rows.
-            compared = db.ordered(found[0]) or name
-            relation = f"(SELECT max({compared}) AS {name} FROM {table.sql}) AS {quote('_hygge_max')}"
-            return scan(db, relation, found, 1, f"{db.type_name} watermark").collect().item()
+            relation = f"({db.watermark_rows(table, found[0])}) AS {quote('_hygge_max')}"
+            rows = scan(db, relation, found, WATERMARK_BATCH_ROWS, f"{db.type_name} watermark")
+            return rows.select(pl.col(found[0].name).max()).collect().item()
 
     def check(self) -> None:
         with _reported(f"could not open {self.database.shown()}", f"store {self.name}"):
