@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+import pytest
 from conftest import run_hygge
 from databases import Db
 
@@ -119,6 +120,19 @@ def test_a_date_cursor_moves_each_row_once(project: Make) -> None:
     source(root, pl.Series(days))
     assert [moved(root), moved(root)] == [2, 0]
     source(root, pl.Series([*days, dt.date(2025, 1, 11)]))
+    assert [moved(root), moved(root)] == [1, 0]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "duckdb"])
+def test_a_nanosecond_cursor_kept_in_nanoseconds_moves_each_row_once(project: Make, store: str) -> None:
+    """The target keeps nanoseconds, but its watermark was a Python datetime (microseconds): a row later in the
+    same microsecond as the target's last one was never moved."""
+    root = make(project, store)
+    first = dt.datetime(2025, 1, 1, 0, 0, 20, 123456)
+    stamps = pl.Series([first] * 2).cast(pl.Datetime("ns")) + pl.Series([1, 999], dtype=pl.Duration("ns"))
+    source(root, stamps[:1])
+    assert moved(root) == 1
+    source(root, stamps)
     assert [moved(root), moved(root)] == [1, 0]
 
 

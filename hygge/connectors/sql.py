@@ -38,6 +38,7 @@ from hygge.connectors.base import (
     null_key_error,
 )
 from hygge.connectors.feed import Feeder, Shaped
+from hygge.connectors.timetext import temporal_as_text
 from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
 from hygge.faults import checkpoint
 from hygge.incremental import lower_bound, only_new_rows
@@ -1218,7 +1219,13 @@ class SqlStore(_SqlEndpoint, Store):
             # In the order the home's Polars filter compares cursors in, or it re-reads or skips rows.
             relation = f"({db.watermark_rows(table, found[0])}) AS {quote('_hygge_max')}"
             rows = scan(db, relation, found, WATERMARK_BATCH_ROWS, f"{db.type_name} watermark")
-            return rows.select(pl.col(found[0].name).max()).collect().item()
+            top = rows.select(pl.col(found[0].name).max())
+            dtype = found[0].dtype
+            if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns":
+                # A Python datetime ends at microseconds: the watermark would fall behind the rows it covers,
+                # and a row later in the same microsecond would never be moved.
+                top = temporal_as_text(top)
+            return top.collect().item()
 
     def check(self) -> None:
         with _reported(f"could not open {self.database.shown()}", f"store {self.name}"):
