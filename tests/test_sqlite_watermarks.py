@@ -2,7 +2,8 @@
 
 SQLite keeps wide decimals and every timestamp as text, and a table another tool wrote may hold timestamps in
 several text forms: max() there compares text ('9.50' > '10.10', 'T' > ' ', '11:00+02:00' > '10:00+00:00'), so
-rows were appended again or skipped. Each case runs the real `hygge run` and counts the rows every run moves.
+rows were appended again or skipped. A text column of any database may hold a number or timestamp cursor too.
+Each case runs the real `hygge run` and counts the rows every run moves.
 """
 
 from __future__ import annotations
@@ -147,3 +148,32 @@ def test_every_store_takes_the_exact_largest_decimal_and_the_latest_instant(db: 
     store = db.store()
     assert store.max_value(db.name("events"), "d") == Decimal("12345678901234567.89")
     assert store.max_value(db.name("events"), "t") == dt.datetime(2025, 1, 1, 10, tzinfo=UTC)
+
+
+def test_a_timestamp_cursor_kept_in_a_text_column_moves_each_row_once(project: Make) -> None:
+    """A table another tool made with a TEXT column of timestamps in both forms: hygge appends its timestamps as
+    text there too, and the watermark of a timestamp cursor is the latest of them, not the largest text."""
+    root = make(project)
+    existing_table(root, "TEXT", ["2025-01-01T10:00:00", "2025-01-01 11:00:00"])
+    hours = [dt.datetime(2025, 1, 1, h) for h in (10, 11, 12)]
+    source(root, pl.Series(hours))
+    assert [moved(root), moved(root)] == [1, 0]
+    source(root, pl.Series([*hours, dt.datetime(2025, 1, 1, 12, 30)]))
+    assert [moved(root), moved(root)] == [1, 0]
+    assert target_ids(root) == [1, 2, 3, 4]
+
+
+def test_a_text_column_gives_a_number_or_timestamp_cursor_its_largest_number_or_latest_time(db: Db) -> None:
+    """As in csv targets (TextWatermark): the store cannot tell which the source's cursor is, so it has all."""
+    db.execute(f"CREATE TABLE {db.sql_name('events')} (n text, t text, s text)")
+    db.execute(
+        f"INSERT INTO {db.sql_name('events')} VALUES ('9', '2025-01-01T10:00:00', 'b'), "
+        "('10', '2025-01-01 11:00:00', 'a'), (NULL, NULL, NULL)"
+    )
+    store = db.store()
+    number = store.max_value(db.name("events"), "n")
+    latest = store.max_value(db.name("events"), "t")
+    assert (number, number.for_type(pl.Int64())) == ("9", "10")
+    assert latest.for_type(pl.Datetime()) == "2025-01-01T11:00:00.000000000"
+    assert latest.for_type(pl.String()) == "2025-01-01T10:00:00"
+    assert store.max_value(db.name("events"), "s") == "b"

@@ -41,7 +41,7 @@ from hygge.connectors.feed import Feeder, Shaped
 from hygge.connectors.timetext import temporal_as_text
 from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
 from hygge.faults import checkpoint
-from hygge.incremental import lower_bound, only_new_rows
+from hygge.incremental import lower_bound, only_new_rows, text_watermark
 from hygge.lazy import pl
 from hygge.prefetch import merged, prefetched
 from hygge.redact import redact
@@ -85,8 +85,10 @@ _FIXED_FORMATS = tuple(
 )
 # How many of a batch's first timestamps choose the format it is parsed with.
 LIKELY_FORMAT_SAMPLE = 100
-# Rows per batch when reading the rows a watermark is the largest of (Database.watermark_rows): one, or a few.
+# Rows per batch when reading the rows a watermark is the largest of (Database.watermark_rows): one, or a few;
+# and when reading a whole text column for the largest number or latest time it holds.
 WATERMARK_BATCH_ROWS = 1000
+TEXT_WATERMARK_BATCH_ROWS = 100_000
 _NAME_PART = re.compile(r'"((?:[^"]|"")*)"|([^.]*)')
 
 
@@ -1221,6 +1223,11 @@ class SqlStore(_SqlEndpoint, Store):
             rows = scan(db, relation, found, WATERMARK_BATCH_ROWS, f"{db.type_name} watermark")
             top = rows.select(pl.col(found[0].name).max())
             dtype = found[0].dtype
+            if dtype == pl.String:
+                # A text column may hold the numbers or timestamps of the source's cursor, in several forms
+                # (written by another tool, or by hygge as text): as in text stores, the watermark has them all.
+                whole = scan(db, table.sql, found, TEXT_WATERMARK_BATCH_ROWS, f"{db.type_name} {table}", table=table)
+                return text_watermark(whole, found[0].name, top.collect().item())
             if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns":
                 # A Python datetime ends at microseconds: the watermark would fall behind the rows it covers,
                 # and a row later in the same microsecond would never be moved.
