@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from hygge.connectors.base import Incremental
-from hygge.connectors.timetext import TIMESTAMP_TEXT
+from hygge.connectors.timetext import TIMESTAMP_TEXT, as_instants, as_text
 from hygge.errors import FlowError
 from hygge.lazy import pl
 
@@ -58,6 +58,43 @@ class TextWatermark(str):
         if dtype.is_temporal() and self.latest is not None:
             return self.latest
         return str(self)
+
+
+def text_watermark(frame: pl.LazyFrame, column: str, top: str | None = None) -> TextWatermark | None:
+    """The watermark of a text column of `frame`: its largest text (`top`, when already known), and, where every
+    value reads as one, its largest number and its latest timestamp (which of them counts depends on the source
+    cursor's type, see TextWatermark). Only a largest text that looks like a number or a timestamp costs a pass
+    over the column."""
+    text = pl.col(column)
+    if top is None:
+        top = frame.select(text.max()).collect().item()
+    if top is None:
+        return None
+    checks = [text.count().alias("count")]
+    if _NUMBER_TEXT.match(top):
+        ints, floats = text.str.strip_chars().cast(pl.Int64, strict=False), text.cast(pl.Float64, strict=False)
+        # the text of the largest number, not the number: a decimal's digits stay as written
+        checks += [ints.count().alias("ints"), ints.max().alias("int"), floats.count().alias("floats")]
+        checks.append(text.filter(floats == floats.max()).max().alias("float"))
+    if shape := TIMESTAMP_TEXT.fullmatch(top.strip()):
+        zoned = bool(shape.group("offset"))
+        instants = as_instants(text, zoned=zoned)
+        checks += [instants.count().alias("instants")]
+        checks.append(as_text(instants.max(), pl.Datetime("ns", "UTC" if zoned else None)).alias("latest"))
+    if len(checks) == 1:
+        return TextWatermark(top)
+    found = frame.select(checks).collect().row(0, named=True)
+    every = found["count"]
+    number = None
+    if found.get("ints") == every:
+        number = str(found["int"])
+    elif found.get("floats") == every:
+        number = found["float"]
+    latest = found["latest"] if found.get("instants") == every else None
+    return TextWatermark(top, number=number, latest=latest)
+
+
+_NUMBER_TEXT = re.compile(r"\s*[-+]?(\d|\.\d|inf|nan)", re.IGNORECASE)
 
 
 def literal(value: Any, dtype: pl.DataType) -> pl.Expr:

@@ -34,10 +34,10 @@ from hygge.connectors.base import (
     check_cancel,
     null_key_error,
 )
-from hygge.connectors.timetext import TIMESTAMP_TEXT, as_instants, as_text, canonical_text, temporal_as_text
+from hygge.connectors.timetext import canonical_text, temporal_as_text
 from hygge.errors import FlowError
 from hygge.faults import checkpoint
-from hygge.incremental import TextWatermark, only_new_rows
+from hygge.incremental import only_new_rows, text_watermark
 from hygge.lazy import pl
 from hygge.schema import apply_schema_plan, plan_schema_change
 
@@ -612,7 +612,7 @@ class FileStore(_FileEndpoint, Store):
                 hint="Rebuild the target with --full-refresh, or change incremental.cursor.",
             )
         if frame.collect_schema()[column] == pl.String:
-            return _text_max(frame, column)
+            return text_watermark(frame, column)
         top = frame.select(pl.col(column).max())
         dtype = top.collect_schema()[column]
         if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns":
@@ -631,38 +631,6 @@ class FileStore(_FileEndpoint, Store):
                 where=f"store {self.name}",
                 hint="Change path: in the store's file to a folder.",
             )
-
-
-def _text_max(frame: pl.LazyFrame, column: str) -> TextWatermark | None:
-    """The watermark of a text column: its largest text, and, where every value reads as one, its largest number
-    and its latest timestamp (which of them counts depends on the source cursor's type, see TextWatermark)."""
-    text = pl.col(column)
-    top = frame.select(text.max()).collect().item()
-    if top is None:
-        return None
-    checks = [text.count().alias("count")]
-    if _NUMBER_TEXT.match(top):
-        ints, floats = text.str.strip_chars().cast(pl.Int64, strict=False), text.cast(pl.Float64, strict=False)
-        # the text of the largest number, not the number: a decimal's digits stay as written
-        checks += [ints.count().alias("ints"), ints.max().alias("int"), floats.count().alias("floats")]
-        checks.append(text.filter(floats == floats.max()).max().alias("float"))
-    if shape := TIMESTAMP_TEXT.fullmatch(top.strip()):
-        zoned = bool(shape.group("offset"))
-        instants = as_instants(text, zoned=zoned)
-        checks += [instants.count().alias("instants")]
-        checks.append(as_text(instants.max(), pl.Datetime("ns", "UTC" if zoned else None)).alias("latest"))
-    found = frame.select(checks).collect().row(0, named=True)
-    every = found["count"]
-    number = None
-    if found.get("ints") == every:
-        number = str(found["int"])
-    elif found.get("floats") == every:
-        number = found["float"]
-    latest = found["latest"] if found.get("instants") == every else None
-    return TextWatermark(top, number=number, latest=latest)
-
-
-_NUMBER_TEXT = re.compile(r"\s*[-+]?(\d|\.\d|inf|nan)", re.IGNORECASE)
 
 
 def _not_null(column: str, dtype: pl.DataType) -> pl.Expr:

@@ -40,9 +40,10 @@ from hygge.connectors.base import (
     stop_if_cancelled,
 )
 from hygge.connectors.feed import Feeder, Shaped
+from hygge.connectors.timetext import temporal_as_text
 from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
 from hygge.faults import checkpoint
-from hygge.incremental import lower_bound, only_new_rows
+from hygge.incremental import lower_bound, only_new_rows, text_watermark
 from hygge.lazy import pl
 from hygge.prefetch import merged, prefetched
 from hygge.redact import redact
@@ -86,6 +87,10 @@ _FIXED_FORMATS = tuple(
 )
 # How many of a batch's first timestamps choose the format it is parsed with.
 LIKELY_FORMAT_SAMPLE = 100
+# Rows per batch when reading the rows a watermark is the largest of (Database.watermark_rows): one, or a few;
+# and when reading a whole text column for the largest number or latest time it holds.
+WATERMARK_BATCH_ROWS = 1000
+TEXT_WATERMARK_BATCH_ROWS = 100_000
 _NAME_PART = re.compile(r'"((?:[^"]|"")*)"|([^.]*)')
 
 
@@ -467,6 +472,12 @@ class Database(ABC):
         if self.binary_collation is None or column.write_as_text:
             return None  # not text in the database (json, uuid, ...): no collation applies
         return f"{quote(column.name)} COLLATE {self.binary_collation}"
+
+    def watermark_rows(self, table: TableName, column: Column) -> str:
+        """A query whose rows hold the largest `column` value of `table` as Polars orders it (Polars takes the
+        max of them): the target's watermark. Here SQL's max(), in the order `ordered` gives."""
+        name = quote(column.name)
+        return f"SELECT max({self.ordered(column) or name}) AS {name} FROM {table.sql}"
 
     def before_upsert(self, session: Session, table: TableName, staged: int) -> None:
         """Called before `staged` rows are upserted into `table` (ON CONFLICT), in the write's transaction."""
@@ -1214,11 +1225,21 @@ class SqlStore(_SqlEndpoint, Store):
                         f"target '{target}' has no column '{column}' to take the watermark from",
                         hint="Rebuild the target with --full-refresh, or change incremental.cursor.",
                     )
-            name = quote(found[0].name)
             # In the order the home's Polars filter compares cursors in, or it re-reads or skips rows.
-            compared = db.ordered(found[0]) or name
-            relation = f"(SELECT max({compared}) AS {name} FROM {table.sql}) AS {quote('_hygge_max')}"
-            return scan(db, relation, found, 1, f"{db.type_name} watermark").collect().item()
+            relation = f"({db.watermark_rows(table, found[0])}) AS {quote('_hygge_max')}"
+            rows = scan(db, relation, found, WATERMARK_BATCH_ROWS, f"{db.type_name} watermark")
+            top = rows.select(pl.col(found[0].name).max())
+            dtype = found[0].dtype
+            if dtype == pl.String:
+                # A text column may hold the numbers or timestamps of the source's cursor, in several forms
+                # (written by another tool, or by hygge as text): as in text stores, the watermark has them all.
+                whole = scan(db, table.sql, found, TEXT_WATERMARK_BATCH_ROWS, f"{db.type_name} {table}", table=table)
+                return text_watermark(whole, found[0].name, top.collect().item())
+            if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns":
+                # A Python datetime ends at microseconds: the watermark would fall behind the rows it covers,
+                # and a row later in the same microsecond would never be moved.
+                top = temporal_as_text(top)
+            return top.collect().item()
 
     def check(self) -> None:
         with _reported(f"could not open {self.database.shown()}", f"store {self.name}"):

@@ -35,6 +35,7 @@ from hygge.lazy import pl
 from hygge.schema import type_label
 
 PRIME_COLUMN = "_hygge_prime"
+TOP_COLUMN = "_hygge_top"  # the largest of a column's numbers, when its watermark is read
 # SQLite's numbers keep 15 significant digits; wider decimals are kept exactly as text.
 EXACT_DIGITS = 15
 # Rows sampled to type a query's expression columns.
@@ -280,6 +281,25 @@ class SqliteDatabase(FileDatabase):
             session.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return True
 
+    def watermark_rows(self, table: TableName, column: Column) -> str:
+        """Decimals and timestamps are text here (wide decimals to keep every digit; a table another tool wrote
+        may hold timestamps in several forms, with 'T' or a space, with offsets): max() would compare them as
+        text ('9.50' > '10.10'). SQL narrows them to the values near the largest by a number that orders them
+        nearly exactly (a double; the Julian day, in milliseconds, UTC), and Polars takes the exact largest of
+        those, parsed as every read parses them. A value SQLite reads as no time (an offset of +0200) is kept
+        too: Polars may read it."""
+        near = _near_max(column)
+        if near is None:
+            return super().watermark_rows(table, column)
+        key, below = near
+        name = quote(column.name)
+        top = quote(TOP_COLUMN)
+        largest = f"(SELECT max({key}) AS {top} FROM {table.sql}) AS {top}"
+        return (
+            f"SELECT DISTINCT {name} FROM {table.sql}, {largest} "
+            f"WHERE {key} >= {top} - {below.format(top=top)} OR ({key} IS NULL AND {name} IS NOT NULL)"
+        )
+
     def readable(self, session: Session, relation: str, columns: list[Column]) -> list[Column]:
         untyped = [c for c in columns if not c.declared]
         if not untyped:
@@ -387,6 +407,19 @@ def _stray_sql(column: Column) -> str | None:
     if dtype.is_float():
         return f"{name} IS NOT CAST({name} AS REAL)"  # text, and integers beyond 2^53
     # Decimals are read as SQLite's text of them and checked on the batch (too_precise).
+    return None
+
+
+def _near_max(column: Column) -> tuple[str, str] | None:
+    """For a column whose max() SQLite may take wrongly: a number in SQL that orders its values nearly as
+    Polars does, and how far below the largest such number ({top}) the exact largest value may be."""
+    name = quote(column.name)
+    if isinstance(column.dtype, pl.Decimal):
+        # Text to double is off by a unit in the last place at most: a relative 1e-12 takes in far more.
+        return f"CAST({name} AS REAL)", "abs({top}) * 1e-12"
+    if isinstance(column.dtype, pl.Datetime):
+        # The Julian day counts whole milliseconds, as a double (off by 40 µs at most): one second takes in more.
+        return f"julianday({name})", "1.0 / 86400"
     return None
 
 
