@@ -230,6 +230,11 @@ class PostgresDatabase(Database):
             return pl.Datetime("us", dtype.time_zone)  # PostgreSQL keeps microseconds
         return dtype
 
+    def kept_step(self, dtype: pl.DataType) -> int | None:
+        if dtype == pl.Time:
+            return 1_000  # time keeps microseconds, where Polars' Time has nanoseconds
+        return super().kept_step(dtype)
+
     def ddl_type(self, dtype: pl.DataType) -> str:
         if (found := _scalars().get(dtype)) is not None:
             return found

@@ -401,6 +401,10 @@ class Database(ABC):
             return pl.Struct({f.name: self.stored_type(as_type(f.dtype)) for f in dtype.fields})
         return dtype
 
+    def kept_step(self, dtype: pl.DataType) -> int | None:
+        """The finest step, in nanoseconds, that a column of stored type `dtype` keeps; None for no time type."""
+        return time_step(dtype)
+
     def wire(self, name: str, dtype: pl.DataType) -> pl.Expr:
         """Column `name` (of stored type `dtype`) as the driver takes it."""
         return pl.col(name)
@@ -840,9 +844,30 @@ def json_text(name: str, dtype: pl.DataType) -> pl.Expr:
     return pl.when(column.is_null()).then(None).otherwise(encoded).alias(name)
 
 
-def to_stored(name: str, source: pl.DataType, stored: pl.DataType) -> pl.Expr:
-    """Column `name` converted from its incoming type to the type its table column holds."""
+_UNIT_NS = {"ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def time_step(dtype: pl.DataType) -> int | None:
+    """The step, in nanoseconds, of a time or timestamp type's values (Polars' Time is in nanoseconds); None for
+    other types."""
+    if isinstance(dtype, pl.Datetime):
+        return _UNIT_NS[dtype.time_unit]
+    return 1 if dtype == pl.Time else None
+
+
+def _element(dtype: pl.DataType) -> pl.DataType:
+    return inner_type(dtype) if isinstance(dtype, pl.List | pl.Array) else dtype
+
+
+def to_stored(name: str, source: pl.DataType, stored: pl.DataType, database: Database | None = None) -> pl.Expr:
+    """Column `name` converted from its incoming type to the type its table column holds. A time finer than the
+    column keeps (nanoseconds into PostgreSQL's microseconds) is an error, never cut short: values whose finer
+    part is zero pass."""
     column = pl.col(name)
+    if database is not None and (step := time_step(_element(source))) is not None:
+        kept = database.kept_step(_element(stored))
+        if kept is not None and kept > step:
+            column = _whole_steps(name, source, stored, kept // step, database)
     if source == stored:
         return column
     if stored == pl.String and is_nested(source):
@@ -850,6 +875,32 @@ def to_stored(name: str, source: pl.DataType, stored: pl.DataType) -> pl.Expr:
     if isinstance(source, pl.Datetime) and isinstance(stored, pl.Datetime) and source.time_zone:
         column = column.dt.convert_time_zone(stored.time_zone or "UTC")
     return column.cast(stored).alias(name)
+
+
+_STEPS = {1_000_000: "milliseconds", 1_000: "microseconds"}
+
+
+def _whole_steps(name: str, source: pl.DataType, stored: pl.DataType, factor: int, database: Database) -> pl.Expr:
+    """Column `name`, checked per batch (vectorised) that no value has a part finer than its table column keeps:
+    `factor` of the source's steps make one of the column's."""
+    kept = _STEPS.get(factor * (time_step(_element(source)) or 1), "step")
+
+    def exactly(values: pl.Series) -> pl.Series:
+        flat = values.explode() if isinstance(source, pl.List | pl.Array) else values
+        finer = flat.to_physical() % factor != 0
+        if finer.any():
+            # as text: a Python datetime (and Polars' text of a Time) drops the nanoseconds
+            first = flat.filter(finer).head(1)
+            shown = (first.dt.to_string("%H:%M:%S%.f") if first.dtype == pl.Time else first.cast(pl.String))[0]
+            raise FlowError(
+                f"column '{name}' holds {shown}, but {database.type_name} keeps {kept}: "
+                f"storing it as {type_label(_element(stored))} would cut it short",
+                hint=f"The target is unchanged. Cut the values to {kept} on purpose in the source (in a query, or "
+                "where they are made), or store them where nanoseconds are kept.",
+            )
+        return values
+
+    return pl.col(name).map_batches(exactly, return_dtype=source, is_elementwise=True)
 
 
 @dataclass
@@ -1013,7 +1064,7 @@ class SqlStore(_SqlEndpoint, Store):
                 new[name] = self.database.new_column(name, dtype)
             except FlowError as exc:
                 raise FlowError(f"column '{name}': {exc.message}", hint="Cast it in the source.") from exc
-        stored = [to_stored(name, dtype, new[name].dtype) for name, dtype in schema.items()]
+        stored = [to_stored(name, dtype, new[name].dtype, self.database) for name, dtype in schema.items()]
         return Shaped(frame, request.pieces).select(stored), new
 
     def _write(self, write: _Write, table: TableName, frame: Shaped) -> int:
