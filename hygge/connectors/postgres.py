@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import re
 import threading
+from collections.abc import Sequence
 from contextlib import suppress
 from functools import cache
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import field_validator, model_validator
 
 from hygge.connectors.base import ConnectorSettings
+from hygge.connectors.pgvalues import MAX_PRECISION, NUMERIC, UNCONSTRAINED_NUMERIC, check_batch, dimensions_sql
 from hygge.connectors.sql import (
     AdbcSession,
     Column,
@@ -42,8 +44,6 @@ CONNECT_TIMEOUT_SECONDS = 10
 # pages, all in one snapshot: the server scans and sends on every core (bench/, 10M rows: see README).
 MIN_PARALLEL_PAGES = 12_800
 _REPEATABLE = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-# PostgreSQL's numeric without a declared precision holds any number; hygge reads it with a wide scale.
-UNCONSTRAINED_NUMERIC = (38, 9)
 
 
 @cache
@@ -94,7 +94,6 @@ CLIENT_CHECK_INTERVAL = "2s"
 _KEPT: dict[str, Any] = {}
 _KEPT_LOCK = threading.Lock()
 _TYPMOD = re.compile(r"\(\d+(?:,\d+)?\)")
-_NUMERIC = re.compile(r"numeric(?:\((\d+)(?:,(\d+))?\))?")
 
 
 class PostgresSettings(ConnectorSettings):
@@ -257,9 +256,13 @@ class PostgresDatabase(Database):
             return Column(name, declared, native[base])
         if base.endswith("[]") and base[:-2] in native:
             return Column(name, declared, pl.List(native[base[:-2]]))
-        if match := _NUMERIC.fullmatch(declared):
+        if match := NUMERIC.fullmatch(declared):
             precision, scale = match.groups()
-            dtype = pl.Decimal(int(precision), int(scale or 0)) if precision else pl.Decimal(*UNCONSTRAINED_NUMERIC)
+            dtype = (
+                pl.Decimal(min(int(precision), MAX_PRECISION), min(int(scale or 0), MAX_PRECISION))
+                if precision
+                else pl.Decimal(*UNCONSTRAINED_NUMERIC)
+            )
             return Column(name, declared, dtype, read_as_text=True)
         # json, jsonb, uuid, interval, enums, ...: text both ways, cast by PostgreSQL on the way in.
         return Column(name, declared, pl.String(), read_as_text=True, write_as_text=True)
@@ -290,6 +293,14 @@ class PostgresDatabase(Database):
         return [row[0] for row in rows]
 
     # reading
+
+    def select_sql(self, relation: str, columns: Sequence[Column], limit: int | None) -> str:
+        # An array's dimensions, which the driver's list loses, checked by finish_batch.
+        listed = ", ".join([*(self.select_column(c) for c in columns), *dimensions_sql(columns)])
+        return f"SELECT {listed} FROM {relation}" + (f" LIMIT {int(limit)}" if limit is not None else "")
+
+    def finish_batch(self, frame: pl.DataFrame, columns: Sequence[Column]) -> pl.DataFrame:
+        return check_batch(frame, columns)
 
     def parts(self, session: Session, table: TableName) -> Parts | None:
         """A large table: ranges of its pages on connections sharing the snapshot `session` exports."""
