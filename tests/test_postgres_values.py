@@ -4,7 +4,6 @@ microseconds) fails the flow naming the column and the value, with a hint; value
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 import re
 from collections.abc import Callable
@@ -58,10 +57,20 @@ def test_infinite_dates_and_timestamps_are_an_error_naming_column_and_value(
     assert "isfinite" in str(raised.value) or "array_replace" in str(raised.value)
 
 
-def test_the_hint_for_infinity_reads_it_as_null(postgres_db: Db) -> None:
-    _table(postgres_db, "timestamptz", ["'infinity'", "'2020-01-01 00:00:00+00'", "'-infinity'"])
-    got = postgres_db.query(f'SELECT id, CASE WHEN isfinite("v") THEN "v" END AS "v" FROM {postgres_db.sql_name("t")}')
-    assert got.sort("id")["v"].to_list() == [None, dt.datetime(2020, 1, 1, tzinfo=dt.UTC), None]
+@pytest.mark.parametrize(
+    ("declared", "values"),
+    [
+        ("timestamptz", ["'infinity'", "'2020-01-01 00:00:00+00'", "'-infinity'"]),
+        ("date[]", ["'{infinity}'", "'{2020-01-01}'", "'{-infinity}'"]),
+    ],
+)
+def test_the_hint_for_infinity_reads_it_as_null(postgres_db: Db, declared: str, values: list[str]) -> None:
+    _table(postgres_db, declared, values)
+    with pytest.raises(FlowError) as raised:
+        postgres_db.read("t")
+    fix = str(raised.value).split("such as ")[1].split(" (null")[0].removesuffix(".")
+    got = postgres_db.query(f"SELECT id, {fix} FROM {postgres_db.sql_name('t')}").sort("id")["v"]
+    assert (got.explode() if declared.endswith("[]") else got).null_count() == 2
 
 
 def test_dates_and_timestamps_at_postgres_edges_read_exactly(postgres_db: Db) -> None:
@@ -81,6 +90,47 @@ def test_dates_and_timestamps_at_postgres_edges_read_exactly(postgres_db: Db) ->
     )
     assert got.select("d", "ts", "tz").rows() == want
     assert want[0][0] == -2_440_588 and want[3] == (10_957, 946_684_799_999_999, 946_684_800_000_000)
+
+
+@pytest.mark.parametrize("batch_size", [1, 1000])
+@pytest.mark.parametrize(
+    ("declared", "value"),
+    [
+        ("DATE", "'infinity'"),
+        ("DATE", "'-infinity'"),
+        ("TIMESTAMP", "'infinity'"),
+        ("TIMESTAMP WITH TIME ZONE", "'-infinity'"),
+        ("TIMESTAMP_NS", "'infinity'"),
+        ("TIMESTAMP_MS", "'-infinity'"),
+        ("DATE[]", "['2020-01-01'::DATE, 'infinity'::DATE]"),
+    ],
+)
+def test_duckdb_infinite_dates_and_timestamps_are_an_error_too(
+    duckdb_db: Db, declared: str, value: str, batch_size: int
+) -> None:
+    # DuckDB hands them to Arrow as its largest and smallest number but one: dates in the year 5881580 or 294247.
+    first = "['2020-01-01'::DATE]" if declared.endswith("[]") else "'2020-01-01'"
+    duckdb_db.execute(f"CREATE TABLE t (id INTEGER, v {declared})")
+    duckdb_db.execute(f"INSERT INTO t VALUES (0, {first}), (1, NULL), (2, {value})")
+    shown = value.strip("'") if not declared.endswith("[]") else "infinity"
+    with pytest.raises(FlowError, match=re.escape(f"column 'v' ({declared}) holds '{shown}', which")) as raised:
+        duckdb_db.read("t", batch_size=batch_size)
+    assert "isfinite" in str(raised.value)
+    fix = str(raised.value).split("such as ")[1].split(" (null")[0].removesuffix(".")
+    fixed = duckdb_db.query(f"SELECT id, {fix} FROM t").sort("id")["v"]
+    assert (fixed.explode() if declared.endswith("[]") else fixed).null_count() == 2  # the hint's query: null
+
+
+def test_duckdb_dates_and_timestamps_at_its_edges_read_exactly(duckdb_db: Db) -> None:
+    duckdb_db.execute("CREATE TABLE t (id INTEGER, d DATE, ts TIMESTAMP)")
+    duckdb_db.execute(
+        "INSERT INTO t VALUES (0, '5881580-07-10', '294247-01-10 04:00:54.775806'), "
+        "(1, '5877642-06-25 (BC)', '290309-12-22 (BC) 00:00:00'), (2, NULL, NULL)"
+    )
+    got = duckdb_db.read("t", sort="id").select(pl.all().to_physical())
+    want = duckdb_db.rows("SELECT d - DATE '1970-01-01', epoch_us(ts) FROM t ORDER BY id")
+    assert got.select("d", "ts").rows() == want
+    assert want[0] == (2**31 - 2, 2**63 - 2)
 
 
 @pytest.mark.parametrize("batch_size", [1, 1000])

@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from hygge.connectors.infinity import Infinities
 from hygge.connectors.sql import (
     Column,
     FileDatabase,
@@ -32,6 +33,15 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 MAX_PRECISION = 38
+# DuckDB keeps 'infinity' and '-infinity' dates and timestamps as the largest and smallest number but one (in days,
+# or in ticks of the column's unit), and hands them to Arrow as they are: read as they are, they are dates in the
+# year 5881580 or 294247.
+INFINITIES = Infinities(
+    ranges={"date": (-(2**31) + 2, 2**31 - 2), "timestamp": (-(2**63) + 2, 2**63 - 2)},
+    names={2**31 - 1: "infinity", -(2**31) + 1: "-infinity", 2**63 - 1: "infinity", -(2**63) + 1: "-infinity"},
+    beyond="a date past the years DuckDB holds",
+    list_fix="list_transform({name}, lambda x: CASE WHEN isfinite(x) THEN x END)",
+)
 _TIMESTAMPS = {"ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}
 
 
@@ -227,6 +237,10 @@ class DuckdbDatabase(FileDatabase):
                 dtype = pl.Datetime(dtype.time_unit, "UTC")  # DuckDB names it Etc/UTC
             columns.append(Column(f.name, declared.get(f.name, ""), dtype))
         return columns
+
+    def finish_batch(self, frame: pl.DataFrame, columns: Sequence[Column]) -> pl.DataFrame:
+        INFINITIES.check(frame, columns)
+        return frame
 
     def unique_keys(self, session: Session, table: TableName) -> list[frozenset[str]]:
         args = [table.schema, table.name]

@@ -1,7 +1,8 @@
 """Values the PostgreSQL driver would hand over changed without a word, caught on each batch it reads.
 
 - `date` and `timestamp` 'infinity' and '-infinity' (and timestamps past the year 294246): the driver adds the
-  2000 epoch to PostgreSQL's sentinels and wraps around, to dates thousands of years before any PostgreSQL holds.
+  2000 epoch to PostgreSQL's sentinels and wraps around, to dates thousands of years before any PostgreSQL holds
+  (checked by `infinity.py`).
 - `numeric` without a precision, read as Decimal(38, 9): Polars would round a value with more digits after the
   point. NaN and infinity fit no Decimal at all.
 - Arrays of two or more dimensions (`'{{1,2},{3,4}}'` in an `integer[]` column): the driver flattens them.
@@ -16,6 +17,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
+from hygge.connectors.infinity import Infinities
 from hygge.connectors.sql import Column, quote
 from hygge.decimaltext import too_precise
 from hygge.errors import FlowError
@@ -43,13 +45,17 @@ def _wrapped(value: int, bits: int) -> int:
 
 
 # PostgreSQL keeps ±infinity as the largest and smallest number; the driver adds the 2000 epoch with wrap-around.
-_INFINITIES = {
-    "date": {_wrapped(2**31 - 1 + _EPOCH_DAYS, 32): "infinity", -(2**31) + _EPOCH_DAYS: "-infinity"},
-    "timestamp": {
+INFINITIES = Infinities(
+    ranges={"date": (_EARLIEST["date"], 2**31 - 1), "timestamp": (_EARLIEST["timestamp"], 2**63 - 1)},
+    names={
+        _wrapped(2**31 - 1 + _EPOCH_DAYS, 32): "infinity",
+        -(2**31) + _EPOCH_DAYS: "-infinity",
         _wrapped(2**63 - 1 + _EPOCH_DAYS * 86_400_000_000, 64): "infinity",
         -(2**63) + _EPOCH_DAYS * 86_400_000_000: "-infinity",
     },
-}
+    beyond="a timestamp after the year 294246",
+    list_fix="array_replace(array_replace({name}, 'infinity', NULL), '-infinity', NULL)",
+)
 
 
 def is_array(column: Column) -> bool:
@@ -67,7 +73,7 @@ def dimensions_sql(columns: Sequence[Column]) -> list[str]:
 def check_batch(frame: pl.DataFrame, columns: Sequence[Column]) -> pl.DataFrame:
     """The batch without the extra columns of `dimensions_sql`, once no value in it would change unseen."""
     _check_dimensions(frame, columns)
-    _check_infinities(frame, columns)
+    INFINITIES.check(frame, columns)
     for column in columns:
         if column.read_as_text and isinstance(column.dtype, pl.Decimal):
             _check_numeric(frame[column.name], column)
@@ -88,46 +94,6 @@ def _check_dimensions(frame: pl.DataFrame, columns: Sequence[Column]) -> None:
                 f"CAST({quote(column.name)} AS text) AS {quote(column.name)}, or to_jsonb({quote(column.name)}) "
                 f"AS {quote(column.name)} (nested JSON text).",
             )
-
-
-def _temporal_kind(dtype: pl.DataType) -> str | None:
-    if isinstance(dtype, pl.List):
-        dtype = dtype.inner  # type: ignore[assignment]
-    if dtype == pl.Date:
-        return "date"
-    return "timestamp" if isinstance(dtype, pl.Datetime) else None
-
-
-def _ticks(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A date or timestamp column's (or array's) values as their numbers."""
-    return (column.explode() if isinstance(dtype, pl.List) else column).to_physical()
-
-
-def _check_infinities(frame: pl.DataFrame, columns: Sequence[Column]) -> None:
-    schema = frame.schema
-    found = [(c, kind) for c in columns if not c.read_as_text and (kind := _temporal_kind(schema[c.name]))]
-    if not found:
-        return
-    lowest = frame.select(_ticks(pl.col(c.name), schema[c.name]).min() for c, _ in found).row(0)
-    for (column, kind), low in zip(found, lowest, strict=True):
-        if low is None or low >= _EARLIEST[kind]:
-            continue
-        ticks = frame.select(_ticks(pl.col(column.name), schema[column.name])).to_series()
-        value = ticks.filter(ticks < _EARLIEST[kind])[0]
-        shown = _INFINITIES[kind].get(value)
-        what = f"'{shown}'" if shown else "a timestamp after the year 294246"
-        name = quote(column.name)
-        fix = (
-            f"array_replace(array_replace({name}, 'infinity', NULL), '-infinity', NULL) AS {name}"
-            if isinstance(schema[column.name], pl.List)
-            else f"CASE WHEN isfinite({name}) THEN {name} END AS {name} (null for ±infinity), or LEAST({name}, "
-            f"'9999-12-31') AS {name}"
-        )
-        raise FlowError(
-            f"column '{column.name}' ({column.declared}) holds {what}, which {type_label(schema[column.name])} "
-            "cannot hold",
-            hint=f"Read it through a query that maps it to a value, such as {fix}.",
-        )
 
 
 @cache
