@@ -66,7 +66,9 @@ def _epoch(unit: str) -> Callable[[str], st.SearchStrategy[Any]]:
     def values(kind: str) -> st.SearchStrategy[Any]:
         # PostgreSQL keeps microseconds, so its nanosecond values are whole microseconds.
         step = 1_000 if unit == "ns" and kind == "postgres" else 1
-        return st.integers(lo // step + 1, hi // step).map(lambda v: v * step)
+        # DuckDB keeps the largest nanosecond, 2**63 - 1, as 'infinity', and refuses it (test_postgres_values.py).
+        top = hi - 1 if unit == "ns" and kind == "duckdb" else hi
+        return st.integers(lo // step + 1, top // step).map(lambda v: v * step)
 
     return values
 

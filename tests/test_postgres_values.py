@@ -133,6 +133,32 @@ def test_duckdb_dates_and_timestamps_at_its_edges_read_exactly(duckdb_db: Db) ->
     assert want[0] == (2**31 - 2, 2**63 - 2)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "ticks", "kept"),
+    [
+        (pl.Datetime("ns"), 2**63 - 1, "as 'infinity'"),
+        (pl.Datetime("us", "UTC"), 2**63 - 1, "as 'infinity'"),
+        (pl.Datetime("ms"), -(2**63), "as another date"),
+        (pl.Date(), 2**31 - 1, "as 'infinity'"),
+        (pl.List(pl.Date()), -(2**31) + 1, "as '-infinity'"),
+    ],
+    ids=str,
+)
+def test_duckdb_stores_refuse_a_value_it_would_keep_as_infinity(
+    duckdb_db: Db, dtype: pl.DataType, ticks: int, kept: str
+) -> None:
+    # The largest Datetime(ns), 2262-04-11 23:47:16.854775807, read back from DuckDB as 'infinity'.
+    inner = dtype.inner if isinstance(dtype, pl.List) else dtype
+    values = pl.Series("v", [0, None, ticks], dtype=pl.Int32 if inner == pl.Date else pl.Int64).cast(inner)
+    frame = pl.DataFrame({"v": values.reshape((3, 1)).cast(dtype) if isinstance(dtype, pl.List) else values})
+    duckdb_db.write(frame.head(2), "out")
+    with pytest.raises(
+        FlowError, match=f"column 'v' holds the .* {ticks} .* from 1970, which duckdb would keep {kept}"
+    ):
+        duckdb_db.write(frame, "out", mode="append", batch_size=1)
+    assert duckdb_db.rows("SELECT count(*) FROM out") == [(2,)]
+
+
 @pytest.mark.parametrize("batch_size", [1, 1000])
 @pytest.mark.parametrize(
     ("declared", "value", "cast"),

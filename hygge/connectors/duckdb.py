@@ -186,6 +186,11 @@ class DuckdbDatabase(FileDatabase):
             raise FlowError(f"duckdb decimals hold at most {MAX_PRECISION} digits")
         return dtype
 
+    def wire(self, name: str, dtype: pl.DataType) -> pl.Expr:
+        # DuckDB would keep the largest Datetime(ns) (2262-04-11 23:47:16.854775807) as 'infinity'.
+        checked = INFINITIES.refused(name, dtype, self.type_name)
+        return pl.col(name) if checked is None else checked
+
     def ddl_type(self, dtype: pl.DataType) -> str:
         if (found := _scalars().get(dtype)) is not None:
             return found

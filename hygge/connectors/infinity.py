@@ -3,7 +3,8 @@
 Their drivers hand them over as numbers at or past the ends of the range the database's real values take (the
 PostgreSQL driver wraps them around to dates long before any real one); read as they are, they become ordinary
 dates thousands of years away. So each batch's date and timestamp columns are checked: their min() and max(),
-a cost too small to measure, and only when one is past the range are the values looked at.
+a cost too small to measure, and only when one is past the range are the values looked at. The same goes for
+writing, where a Polars value at the end of its range would become DuckDB's infinity.
 """
 
 from __future__ import annotations
@@ -46,6 +47,36 @@ class Infinities:
             values = frame.select(ticks[i]).to_series()
             value = values.filter((values < low) | (values > high))[0]
             self._raise(column, schema[column.name], self.names.get(value))
+
+    def refused(self, name: str, dtype: pl.DataType, database: str) -> pl.Expr | None:
+        """Column `name` (a date or timestamp, or a list of them) of a write, checked per batch: a value past the
+        range, which the database would keep as ±infinity (or as another value), is an error. None for other
+        types."""
+        kind = _kind(dtype)
+        if kind is None:
+            return None
+        low, high = self.ranges[kind]
+
+        def checked(values: pl.Series) -> pl.Series:
+            flat = values.explode() if isinstance(dtype, pl.List) else values
+            ticks = flat.to_physical()
+            lowest, highest = ticks.min(), ticks.max()
+            if isinstance(lowest, int) and isinstance(highest, int) and (lowest < low or highest > high):
+                past = (ticks < low) | (ticks > high)
+                value = ticks.filter(past)[0]
+                kept = f"as '{self.names[value]}'" if value in self.names else "as another date"
+                # as a number: Polars cannot write out a date this far (it panics)
+                unit = {"ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}.get(
+                    getattr(flat.dtype, "time_unit", None) or "", "days"
+                )
+                raise FlowError(
+                    f"column '{name}' holds the {type_label(flat.dtype)} {value} {unit} from 1970, which {database} "
+                    f"would keep {kept}",
+                    hint="The target is unchanged. Change or leave out the value in the source.",
+                )
+            return values
+
+        return pl.col(name).map_batches(checked, return_dtype=dtype, is_elementwise=True)
 
     def _raise(self, column: Column, dtype: pl.DataType, infinity: str | None) -> None:
         name = quote(column.name)
