@@ -24,14 +24,19 @@ from hygge.connectors.sql import (
     import_driver,
     inner_type,
     quote,
+    sql_literal,
 )
 from hygge.errors import FlowError
 from hygge.lazy import pl
+from hygge.schema import type_label
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 MAX_PRECISION = 38
+# DuckDB types whose Arrow form is bytes (a bit string, a big integer) or drops part of the value (a time's
+# offset): read as the text DuckDB prints for them, such as '0101'.
+_AS_TEXT = frozenset({"bit", "bignum", "varint", "time with time zone"})
 _TIMESTAMPS = {"ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}
 
 
@@ -108,9 +113,11 @@ class DuckdbSession(Session):
             relation = self.connection.sql(sql, params=list(params)) if params else self.connection.sql(sql)
             yield from relation.to_arrow_reader(batch_size)
 
-    def arrow_schema(self, sql: str) -> pa.Schema:
+    def described(self, sql: str) -> tuple[pa.Schema, list[str]]:
+        """The Arrow schema of a query's rows, and DuckDB's own type of each column (its id: 'uhugeint')."""
         with self.errors():
-            return self.connection.sql(sql).limit(0).to_arrow_table().schema
+            relation = self.connection.sql(sql).limit(0)
+            return relation.to_arrow_table().schema, [t.id for t in relation.types]
 
     def ingest(self, table: TableName, reader: pa.RecordBatchReader) -> None:
         import duckdb
@@ -215,18 +222,40 @@ class DuckdbDatabase(FileDatabase):
 
         assert isinstance(session, DuckdbSession)
         columns = []
-        for f in session.arrow_schema(f"SELECT * FROM {relation}"):
+        schema, kinds = session.described(f"SELECT * FROM {relation}")
+        for f, kind in zip(schema, kinds, strict=True):
             try:
                 if pa.types.is_interval(f.type):
                     raise TypeError("Polars has no interval type")  # and panics on one
+                if kind in _AS_TEXT:
+                    raise TypeError(f"DuckDB hands {kind} to Arrow as bytes Polars would keep as they are")
                 dtype = pl.DataFrame(pa.schema([f]).empty_table()).schema[f.name]
             except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, ValueError):
                 columns.append(Column(f.name, declared.get(f.name, ""), pl.String(), read_as_text=True))
                 continue
             if isinstance(dtype, pl.Datetime) and dtype.time_zone:
                 dtype = pl.Datetime(dtype.time_unit, "UTC")  # DuckDB names it Etc/UTC
-            columns.append(Column(f.name, declared.get(f.name, ""), dtype))
+            columns.append(Column(f.name, declared.get(f.name) or kind.upper(), dtype))
         return columns
+
+    stray_hint = (
+        "Read the column through a query that casts it: CAST(col AS VARCHAR) keeps every digit as text "
+        "(CAST(col AS DOUBLE) keeps about 16)."
+    )
+
+    def stray_sql(self, column: Column) -> tuple[str, str] | None:
+        """HUGEINT and UHUGEINT reach Arrow as Decimal(38,0), as their 128 bits: a value of 39 digits does not
+        fit it, and a UHUGEINT from 2^127 up wraps around to a negative one. DuckDB finds them in the query."""
+        kind = column.declared.lower()
+        if kind not in ("hugeint", "uhugeint"):
+            return None
+        name, most = quote(column.name), "9" * MAX_PRECISION
+        condition = f"{name} > CAST('{most}' AS {kind})"
+        if kind == "hugeint":
+            condition += f" OR {name} < CAST('-{most}' AS {kind})"
+        before = f"column {column.name!r} ({column.declared}) holds "
+        after = f", which {type_label(column.dtype)} cannot hold"
+        return condition, f"{sql_literal(before)} || CAST({name} AS VARCHAR) || {sql_literal(after)}"
 
     def unique_keys(self, session: Session, table: TableName) -> list[frozenset[str]]:
         args = [table.schema, table.name]

@@ -74,6 +74,8 @@ SQL_CAPABILITIES = Capabilities(home=True, store=True, query=True, merge_needs_u
 ROW_COLUMN = "_hygge_row"
 RANK_COLUMN = "_hygge_rank"
 STAGE_PREFIX = "_hygge_stage_"
+# The column a read adds to name a value its column's type cannot hold (Database.stray_sql); NULL on other rows.
+STRAY_COLUMN = "_hygge_stray"
 _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 _ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z")
 # The fixed-width shapes most tools write (hygge writes the 'T' ones): Polars parses these with its own fast
@@ -441,9 +443,20 @@ class Database(ABC):
             return f"CAST({quote(column.name)} AS TEXT) AS {quote(column.name)}"
         return quote(column.name)
 
+    # What a stray value's error suggests (see stray_sql).
+    stray_hint: ClassVar[str] = "Correct the value in the source, or read it through a query that converts it."
+
+    def stray_sql(self, column: Column) -> tuple[str, str] | None:
+        """For a column whose driver would wrap or garble a value its Polars type cannot hold: SQL true for such
+        a value, and SQL text naming it. The database checks it in the same query (no second scan), and
+        finish_batch raises the first one found; None (nearly every column) costs nothing."""
+        return None
+
     def select_sql(self, relation: str, columns: Sequence[Column], limit: int | None) -> str:
-        listed = ", ".join(self.select_column(c) for c in columns)
-        return f"SELECT {listed} FROM {relation}" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        listed = [self.select_column(c) for c in columns]
+        if strays := [stray for c in columns if (stray := self.stray_sql(c)) is not None]:
+            listed.append(f"{stray_mark_sql(strays)} AS {quote(STRAY_COLUMN)}")
+        return f"SELECT {', '.join(listed)} FROM {relation}" + (f" LIMIT {int(limit)}" if limit is not None else "")
 
     placeholder = "?"  # the first query parameter, in the driver's style
     # Cursor types whose SQL comparison orders exactly as Polars does, so a WHERE in the query can only narrow
@@ -516,7 +529,22 @@ class Database(ABC):
     def finish_batch(self, frame: pl.DataFrame, columns: Sequence[Column]) -> pl.DataFrame:
         """A batch of `columns` as the driver returned it, before they are converted (SQLite drops a row and
         checks values here)."""
-        return frame
+        if STRAY_COLUMN not in frame.columns:
+            return frame
+        marks = frame[STRAY_COLUMN]
+        if marks.null_count() < frame.height:
+            raise FlowError(str(marks.drop_nulls()[0]), hint=self.stray_hint)
+        return frame.drop(STRAY_COLUMN)
+
+
+def sql_literal(text: str) -> str:
+    """`text` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def stray_mark_sql(strays: Sequence[tuple[str, str]]) -> str:
+    """SQL naming a row's first stray value, or NULL: `strays` pairs a condition with the SQL text naming it."""
+    return "CASE" + "".join(f" WHEN {condition} THEN {named}" for condition, named in strays) + " END"
 
 
 def as_type(dtype: Any) -> pl.DataType:
