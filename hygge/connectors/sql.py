@@ -514,7 +514,7 @@ class Database(ABC):
         with self.connect(create=False) as session:
             parts = self.parts(session, table) if table is not None else None
             if table is None or parts is None:
-                yield from prefetched(session.batches(select(relation), batch_size, params))
+                yield from prefetched(self.checked(session.batches(select(relation), batch_size, params)))
                 return
             with ExitStack() as opened:
                 readers = []
@@ -522,7 +522,7 @@ class Database(ABC):
                     part = opened.enter_context(self.connect(create=False))
                     parts.join(part)
                     where = f"(SELECT * FROM {table.sql} WHERE {condition}) AS {quote('_hygge_part')}"
-                    readers.append(part.batches(select(where), batch_size))
+                    readers.append(self.checked(part.batches(select(where), batch_size)))
                 parts.joined()
                 yield from merged(readers)
 
@@ -535,6 +535,11 @@ class Database(ABC):
         if marks.null_count() < frame.height:
             raise FlowError(str(marks.drop_nulls()[0]), hint=self.stray_hint)
         return frame.drop(STRAY_COLUMN)
+
+    def checked(self, batches: Generator[pa.RecordBatch, None, None]) -> Generator[pa.RecordBatch, None, None]:
+        """The driver's batches, checked where the driver does not (SQLite's text): this runs on the threads that
+        read ahead, beside the database, rather than on the one that converts and writes."""
+        return batches
 
 
 def sql_literal(text: str) -> str:
