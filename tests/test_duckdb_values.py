@@ -96,3 +96,25 @@ def test_a_flow_stops_on_a_wrapped_uhugeint_and_leaves_the_target_unchanged(
     assert hygge("run", "ids_text", cwd=root).returncode == 0
     got = pl.read_parquet(root / "data/lake/ids_text.parquet").sort("id")
     assert got["v"].to_list() == ["5", str(2**127)]
+
+
+def test_nested_columns_holding_such_types_read_them_as_their_top_level_columns_do(duckdb_db: Db) -> None:
+    duckdb_db.execute(
+        'CREATE TABLE t (id INTEGER, l UHUGEINT[], s STRUCT(b BIT, "h h" HUGEINT), m MAP(VARCHAR, TIMETZ), '
+        "a HUGEINT[2], plain INTEGER[])"
+    )
+    duckdb_db.execute(
+        f"INSERT INTO t VALUES (1, [{MOST}, NULL], {{'b': '0101', 'h h': -7}}, MAP(['x'], ['12:30:00+05'::TIMETZ]), "
+        "[1, 2], [3]), (2, NULL, NULL, NULL, NULL, NULL)"
+    )
+    got = duckdb_db.read("t", sort="id")
+    assert got.schema["l"] == pl.List(pl.Decimal(38, 0)) and got.schema["plain"] == pl.List(pl.Int32)
+    assert got.schema["s"] == pl.Struct({"b": pl.String, "h h": pl.Decimal(38, 0)})
+    row = got.row(0, named=True)
+    assert row["l"] == [D(MOST), None] and row["s"] == {"b": "0101", "h h": D(-7)}
+    assert row["m"] == {"x": "12:30:00+05"} and row["a"] == [D(1), D(2)] and row["plain"] == [3]
+    duckdb_db.execute(f"INSERT INTO t VALUES (3, [1, {2**127}::UHUGEINT], NULL, NULL, NULL, NULL)")
+    with pytest.raises(FlowError, match=f"Could not cast value {2**127}") as raised:
+        duckdb_db.read("t")
+    assert "CAST(col AS VARCHAR)" in (raised.value.hint or "")
+    assert duckdb_db.query("SELECT l FROM t WHERE id = 1")["l"].to_list() == [[D(MOST), None]]

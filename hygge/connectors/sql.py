@@ -183,6 +183,8 @@ class Column:
 
     `read_as_text`: the driver cannot hand this type to Polars, so it is selected as text and parsed.
     `write_as_text`: the driver cannot write this type, so rows pass a staging table and a CAST.
+    `read_as`: the SQL type the column is cast to when read, where the driver would hand over parts of it wrongly
+    (DuckDB's UHUGEINT inside a list); the database's cast fails on a value that type cannot hold.
     """
 
     name: str
@@ -190,6 +192,7 @@ class Column:
     dtype: pl.DataType
     read_as_text: bool = False
     write_as_text: bool = False
+    read_as: str = ""
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -439,8 +442,8 @@ class Database(ABC):
         return columns
 
     def select_column(self, column: Column) -> str:
-        if column.read_as_text:
-            return f"CAST({quote(column.name)} AS TEXT) AS {quote(column.name)}"
+        if column.read_as_text or column.read_as:
+            return f"CAST({quote(column.name)} AS {column.read_as or 'TEXT'}) AS {quote(column.name)}"
         return quote(column.name)
 
     # What a stray value's error suggests (see stray_sql).
