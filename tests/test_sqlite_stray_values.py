@@ -4,9 +4,13 @@ truncated or rounded value; values that fit read exactly, in the first batch and
 from __future__ import annotations
 
 import decimal
+from collections.abc import Callable
+from pathlib import Path
+from subprocess import CompletedProcess
 
 import polars as pl
 import pytest
+from conftest import build_project
 from databases import Db
 
 from hygge.connectors.base import ReadRequest
@@ -100,3 +104,57 @@ def test_a_float4_column_refuses_a_double_it_would_round(sqlite_db: Db) -> None:
     sqlite_db.execute("INSERT INTO f VALUES (4, 0.1)")
     with pytest.raises(FlowError, match="column 'v' holds 0.1, which a Float32 column cannot hold exactly"):
         sqlite_db.read("f")
+
+
+@pytest.mark.parametrize("batch_size", [1, 1000])
+@pytest.mark.parametrize("declared", ["TEXT", "VARCHAR(20)", "JSON", "DATE", ""])
+def test_text_that_is_not_utf8_is_an_error_naming_the_column(sqlite_db: Db, declared: str, batch_size: int) -> None:
+    # SQLite keeps any bytes as text, and the driver passed them on into the frame, to fail later or be garbled.
+    sqlite_db.execute(f"CREATE TABLE t (id INTEGER, v {declared})")
+    sqlite_db.execute("INSERT INTO t VALUES (0, '2024-01-02'), (1, NULL), (2, CAST(X'61FF62' AS TEXT))")
+    with pytest.raises(FlowError, match=r"column 'v' holds text that is not UTF-8: b'a\\xffb'") as raised:
+        sqlite_db.read("t", batch_size=batch_size)
+    assert 'CAST("v" AS BLOB)' in (raised.value.hint or "")
+
+
+def test_text_that_is_not_utf8_reads_as_bytes_through_the_hinted_query(sqlite_db: Db) -> None:
+    sqlite_db.execute("CREATE TABLE t (id INTEGER, v TEXT)")
+    sqlite_db.execute("INSERT INTO t VALUES (0, 'ok'), (1, CAST(X'C3' AS TEXT)), (2, 'åse')")
+    with pytest.raises(FlowError, match="not UTF-8: b'\\\\xc3'"):
+        sqlite_db.query("SELECT id, v FROM t")
+    got = sqlite_db.query('SELECT id, CAST("v" AS BLOB) AS "v" FROM t').sort("id")
+    assert got["v"].to_list() == [b"ok", b"\xc3", "åse".encode()]
+
+
+def test_text_that_is_not_utf8_in_a_table_read_in_parts_is_an_error(sqlite_db: Db) -> None:
+    sqlite_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    sqlite_db.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600000) "
+        "INSERT INTO t SELECT i, 'row ' || i FROM n"
+    )
+    sqlite_db.execute("UPDATE t SET v = CAST(X'FE' AS TEXT) WHERE id = 450000")
+    with pytest.raises(FlowError, match=r"column 'v' holds text that is not UTF-8: b'\\xfe'"):
+        sqlite_db.read("t", batch_size=100_000)
+
+
+def test_a_flow_stops_on_text_that_is_not_utf8_and_leaves_the_target_unchanged(
+    tmp_path: Path, hygge: Callable[..., CompletedProcess[str]]
+) -> None:
+    root = build_project(
+        tmp_path / "proj",
+        {
+            "hygge.yml": "name: texts\n",
+            "homes/shop.yml": "type: sqlite\npath: data/shop.sqlite\n",
+            "stores/lake.yml": "type: parquet\npath: data/lake\n",
+            "flows/notes.yml": "home: shop\nstore: lake\nsource: notes\ntarget: notes\n",
+        },
+    )
+    db = Db("sqlite", root, {"path": "data/shop.sqlite"})
+    db.execute("CREATE TABLE notes (id INTEGER, body TEXT)")
+    db.execute("INSERT INTO notes VALUES (1, 'fine'), (2, CAST(X'42E96C6C65' AS TEXT))")  # Latin-1 'Bélle'
+    result = hygge("run", "notes", cwd=root)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "flow notes" in output and "column 'body' holds text that is not UTF-8" in output, output
+    assert 'CAST("body" AS BLOB)' in output and "Traceback" not in output
+    assert not (root / "data/lake/notes.parquet").exists()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from hygge.connectors.infinity import Infinities
 from hygge.connectors.sql import (
     Column,
+    DatabaseError,
     FileDatabase,
     FileDatabaseSettings,
     Session,
@@ -25,9 +26,11 @@ from hygge.connectors.sql import (
     import_driver,
     inner_type,
     quote,
+    sql_literal,
 )
 from hygge.errors import FlowError
 from hygge.lazy import pl
+from hygge.schema import type_label
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -42,6 +45,13 @@ INFINITIES = Infinities(
     beyond="a date past the years DuckDB holds",
     list_fix="list_transform({name}, lambda x: CASE WHEN isfinite(x) THEN x END)",
 )
+CONVERSION_HINT = (
+    "A value does not fit the type it is read as. Read the column through a query that casts it: "
+    "CAST(col AS VARCHAR) keeps every digit as text."
+)
+# DuckDB types whose Arrow form is bytes (a bit string, a big integer) or drops part of the value (a time's
+# offset): read as the text DuckDB prints for them, such as '0101'.
+_AS_TEXT = frozenset({"bit", "bignum", "varint", "time with time zone"})
 _TIMESTAMPS = {"ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}
 
 
@@ -114,13 +124,23 @@ class DuckdbSession(Session):
             return list(self.connection.execute(sql, list(params) or None).fetchall())
 
     def batches(self, sql: str, batch_size: int, params: Sequence[Any] = ()) -> Generator[pa.RecordBatch, None, None]:
-        with self.errors():
-            relation = self.connection.sql(sql, params=list(params)) if params else self.connection.sql(sql)
-            yield from relation.to_arrow_reader(batch_size)
+        import duckdb
 
-    def arrow_schema(self, sql: str) -> pa.Schema:
+        try:
+            with self.errors():
+                relation = self.connection.sql(sql, params=list(params)) if params else self.connection.sql(sql)
+                yield from relation.to_arrow_reader(batch_size)
+        except DatabaseError as exc:
+            if not isinstance(exc.__cause__, duckdb.ConversionException):
+                raise
+            # A value does not fit the type it is read as: a query's cast, or one hygge adds (Column.read_as).
+            raise DatabaseError(exc.message, hint=CONVERSION_HINT) from exc
+
+    def described(self, sql: str) -> tuple[pa.Schema, list[Any]]:
+        """The Arrow schema of a query's rows, and DuckDB's own type of each column (a DuckDBPyType)."""
         with self.errors():
-            return self.connection.sql(sql).limit(0).to_arrow_table().schema
+            relation = self.connection.sql(sql).limit(0)
+            return relation.to_arrow_table().schema, list(relation.types)
 
     def ingest(self, table: TableName, reader: pa.RecordBatchReader) -> None:
         import duckdb
@@ -230,22 +250,52 @@ class DuckdbDatabase(FileDatabase):
 
         assert isinstance(session, DuckdbSession)
         columns = []
-        for f in session.arrow_schema(f"SELECT * FROM {relation}"):
+        schema, types = session.described(f"SELECT * FROM {relation}")
+        kinds = [t.id for t in types]
+        # A nested column holding such types is read cast to one spelt with readable ones instead.
+        recast = {f.name: spelt for f, t in zip(schema, types, strict=True) if (spelt := _nested_recast(t))}
+        if recast:
+            listed = ", ".join(
+                f"CAST({quote(n)} AS {recast[n]}) AS {quote(n)}" if n in recast else quote(n) for n in schema.names
+            )
+            schema, _ = session.described(f"SELECT {listed} FROM {relation}")
+        for f, kind in zip(schema, kinds, strict=True):
             try:
                 if pa.types.is_interval(f.type):
                     raise TypeError("Polars has no interval type")  # and panics on one
+                if kind in _AS_TEXT:
+                    raise TypeError(f"DuckDB hands {kind} to Arrow as bytes Polars would keep as they are")
                 dtype = pl.DataFrame(pa.schema([f]).empty_table()).schema[f.name]
             except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, ValueError):
                 columns.append(Column(f.name, declared.get(f.name, ""), pl.String(), read_as_text=True))
                 continue
             if isinstance(dtype, pl.Datetime) and dtype.time_zone:
                 dtype = pl.Datetime(dtype.time_unit, "UTC")  # DuckDB names it Etc/UTC
-            columns.append(Column(f.name, declared.get(f.name, ""), dtype))
+            columns.append(Column(f.name, declared.get(f.name) or kind.upper(), dtype, read_as=recast.get(f.name, "")))
         return columns
 
     def finish_batch(self, frame: pl.DataFrame, columns: Sequence[Column]) -> pl.DataFrame:
         INFINITIES.check(frame, columns)
-        return frame
+        return super().finish_batch(frame, columns)
+
+    stray_hint = (
+        "Read the column through a query that casts it: CAST(col AS VARCHAR) keeps every digit as text "
+        "(CAST(col AS DOUBLE) keeps about 16)."
+    )
+
+    def stray_sql(self, column: Column) -> tuple[str, str] | None:
+        """HUGEINT and UHUGEINT reach Arrow as Decimal(38,0), as their 128 bits: a value of 39 digits does not
+        fit it, and a UHUGEINT from 2^127 up wraps around to a negative one. DuckDB finds them in the query."""
+        kind = column.declared.lower()
+        if kind not in ("hugeint", "uhugeint"):
+            return None
+        name, most = quote(column.name), "9" * MAX_PRECISION
+        condition = f"{name} > CAST('{most}' AS {kind})"
+        if kind == "hugeint":
+            condition += f" OR {name} < CAST('-{most}' AS {kind})"
+        before = f"column {column.name!r} ({column.declared}) holds "
+        after = f", which {type_label(column.dtype)} cannot hold"
+        return condition, f"{sql_literal(before)} || CAST({name} AS VARCHAR) || {sql_literal(after)}"
 
     def unique_keys(self, session: Session, table: TableName) -> list[frozenset[str]]:
         args = [table.schema, table.name]
@@ -269,6 +319,40 @@ class DuckdbDatabase(FileDatabase):
             [schema],
         )
         return [row[0] for row in rows]
+
+
+def _nested_recast(dtype: Any) -> str | None:
+    """A nested DuckDB type spelt with its 128-bit integers as DECIMAL(38,0) (DuckDB's cast then refuses a value
+    that does not fit, where Arrow would wrap it) and _AS_TEXT types as VARCHAR; None if it holds neither."""
+    if dtype.id not in _NESTED:
+        return None
+    spelt, changed = _spelt(dtype)
+    return spelt if changed else None
+
+
+_NESTED = frozenset({"list", "array", "struct", "map"})  # not unions: Polars has none
+
+
+def _spelt(dtype: Any) -> tuple[str, bool]:
+    """`dtype` in SQL with the types above replaced, and whether any was."""
+    kind = dtype.id
+    if kind in ("hugeint", "uhugeint"):
+        return f"DECIMAL({MAX_PRECISION},0)", True
+    if kind in _AS_TEXT:
+        return "VARCHAR", True
+    if kind not in _NESTED:
+        return str(dtype), False
+    children = [(name, child) for name, child in dtype.children if name != "size"]
+    parts = [(name, *_spelt(child)) for name, child in children]
+    changed = any(part[2] for part in parts)
+    if kind == "list":
+        return f"{parts[0][1]}[]", changed
+    if kind == "array":
+        return f"{parts[0][1]}[{dict(dtype.children)['size']}]", changed
+    if kind == "map":
+        return f"MAP({parts[0][1]}, {parts[1][1]})", changed
+    fields = ", ".join(f"{quote(name)} {spelt}" for name, spelt, _ in parts)
+    return f"{kind.upper()}({fields})", changed
 
 
 def _index_columns(expressions: str) -> frozenset[str]:

@@ -300,7 +300,7 @@ class PostgresDatabase(Database):
         return f"SELECT {listed} FROM {relation}" + (f" LIMIT {int(limit)}" if limit is not None else "")
 
     def finish_batch(self, frame: pl.DataFrame, columns: Sequence[Column]) -> pl.DataFrame:
-        return check_batch(frame, columns)
+        return super().finish_batch(check_batch(frame, columns), columns)
 
     def parts(self, session: Session, table: TableName) -> Parts | None:
         """A large table: ranges of its pages on connections sharing the snapshot `session` exports."""

@@ -77,6 +77,8 @@ SQL_CAPABILITIES = Capabilities(home=True, store=True, query=True, merge_needs_u
 ROW_COLUMN = "_hygge_row"
 RANK_COLUMN = "_hygge_rank"
 STAGE_PREFIX = "_hygge_stage_"
+# The column a read adds to name a value its column's type cannot hold (Database.stray_sql); NULL on other rows.
+STRAY_COLUMN = "_hygge_stray"
 _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 _ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z")
 # The fixed-width shapes most tools write (hygge writes the 'T' ones): Polars parses these with its own fast
@@ -188,6 +190,8 @@ class Column:
 
     `read_as_text`: the driver cannot hand this type to Polars, so it is selected as text and parsed.
     `write_as_text`: the driver cannot write this type, so rows pass a staging table and a CAST.
+    `read_as`: the SQL type the column is cast to when read, where the driver would hand over parts of it wrongly
+    (DuckDB's UHUGEINT inside a list); the database's cast fails on a value that type cannot hold.
     """
 
     name: str
@@ -195,6 +199,7 @@ class Column:
     dtype: pl.DataType
     read_as_text: bool = False
     write_as_text: bool = False
+    read_as: str = ""
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -448,13 +453,24 @@ class Database(ABC):
         return columns
 
     def select_column(self, column: Column) -> str:
-        if column.read_as_text:
-            return f"CAST({quote(column.name)} AS TEXT) AS {quote(column.name)}"
+        if column.read_as_text or column.read_as:
+            return f"CAST({quote(column.name)} AS {column.read_as or 'TEXT'}) AS {quote(column.name)}"
         return quote(column.name)
 
+    # What a stray value's error suggests (see stray_sql).
+    stray_hint: ClassVar[str] = "Correct the value in the source, or read it through a query that converts it."
+
+    def stray_sql(self, column: Column) -> tuple[str, str] | None:
+        """For a column whose driver would wrap or garble a value its Polars type cannot hold: SQL true for such
+        a value, and SQL text naming it. The database checks it in the same query (no second scan), and
+        finish_batch raises the first one found; None (nearly every column) costs nothing."""
+        return None
+
     def select_sql(self, relation: str, columns: Sequence[Column], limit: int | None) -> str:
-        listed = ", ".join(self.select_column(c) for c in columns)
-        return f"SELECT {listed} FROM {relation}" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        listed = [self.select_column(c) for c in columns]
+        if strays := [stray for c in columns if (stray := self.stray_sql(c)) is not None]:
+            listed.append(f"{stray_mark_sql(strays)} AS {quote(STRAY_COLUMN)}")
+        return f"SELECT {', '.join(listed)} FROM {relation}" + (f" LIMIT {int(limit)}" if limit is not None else "")
 
     placeholder = "?"  # the first query parameter, in the driver's style
     # Cursor types whose SQL comparison orders exactly as Polars does, so a WHERE in the query can only narrow
@@ -518,7 +534,7 @@ class Database(ABC):
         with self.connect(create=False) as session:
             parts = self.parts(session, table) if table is not None else None
             if table is None or parts is None:
-                yield from prefetched(session.batches(select(relation), batch_size, params))
+                yield from prefetched(self.checked(session.batches(select(relation), batch_size, params)))
                 return
             with ExitStack() as opened:
                 readers = []
@@ -526,14 +542,34 @@ class Database(ABC):
                     part = opened.enter_context(self.connect(create=False))
                     parts.join(part)
                     where = f"(SELECT * FROM {table.sql} WHERE {condition}) AS {quote('_hygge_part')}"
-                    readers.append(part.batches(select(where), batch_size))
+                    readers.append(self.checked(part.batches(select(where), batch_size)))
                 parts.joined()
                 yield from merged(readers)
 
     def finish_batch(self, frame: pl.DataFrame, columns: Sequence[Column]) -> pl.DataFrame:
         """A batch of `columns` as the driver returned it, before they are converted (SQLite drops a row and
         checks values here)."""
-        return frame
+        if STRAY_COLUMN not in frame.columns:
+            return frame
+        marks = frame[STRAY_COLUMN]
+        if marks.null_count() < frame.height:
+            raise FlowError(str(marks.drop_nulls()[0]), hint=self.stray_hint)
+        return frame.drop(STRAY_COLUMN)
+
+    def checked(self, batches: Generator[pa.RecordBatch, None, None]) -> Generator[pa.RecordBatch, None, None]:
+        """The driver's batches, checked where the driver does not (SQLite's text): this runs on the threads that
+        read ahead, beside the database, rather than on the one that converts and writes."""
+        return batches
+
+
+def sql_literal(text: str) -> str:
+    """`text` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def stray_mark_sql(strays: Sequence[tuple[str, str]]) -> str:
+    """SQL naming a row's first stray value, or NULL: `strays` pairs a condition with the SQL text naming it."""
+    return "CASE" + "".join(f" WHEN {condition} THEN {named}" for condition, named in strays) + " END"
 
 
 def as_type(dtype: Any) -> pl.DataType:

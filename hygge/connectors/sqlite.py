@@ -9,10 +9,10 @@ converts text to dates, times and decimals by the declared type.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from contextlib import closing
 from functools import cache
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from hygge.connectors.sql import (
     AdbcSession,
@@ -28,11 +28,16 @@ from hygge.connectors.sql import (
     is_nested,
     quote,
     range_conditions,
+    sql_literal,
+    stray_mark_sql,
 )
 from hygge.decimaltext import too_precise
 from hygge.errors import FlowError
 from hygge.lazy import pl
 from hygge.schema import type_label
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 PRIME_COLUMN = "_hygge_prime"
 TOP_COLUMN = "_hygge_top"  # the largest of a column's numbers, when its watermark is read
@@ -324,13 +329,28 @@ class SqliteDatabase(FileDatabase):
         # mark is NULL. Values are cast to their column's class, so the driver never meets another one.
         placeholders = ", ".join(f"{_placeholder(c.dtype)} AS {quote(c.name)}" for c in columns)
         values = ", ".join(f"{_value_sql(c)} AS {quote(c.name)}" for c in columns)
-        strays = [(c, check) for c in columns if (check := _stray_sql(c)) is not None]
-        mark = "CASE" + "".join(f" WHEN {check} THEN {_named_sql(c)}" for c, check in strays) + " END"
+        strays = [(check, _named_sql(c)) for c in columns if (check := _stray_sql(c)) is not None]
         rows = relation if limit is None else f"(SELECT * FROM {relation} LIMIT {int(limit)})"  # the rows' limit
         return (
             f"SELECT '' AS {quote(PRIME_COLUMN)}, {placeholders} "
-            f"UNION ALL SELECT {mark if strays else 'NULL'}, {values} FROM {rows}"
+            f"UNION ALL SELECT {stray_mark_sql(strays) if strays else 'NULL'}, {values} FROM {rows}"
         )
+
+    def checked(self, batches: Generator[pa.RecordBatch, None, None]) -> Generator[pa.RecordBatch, None, None]:
+        """SQLite keeps any bytes as text, and the driver hands them on as they are: Polars would take text that
+        is not UTF-8 into the frame, to fail later or be written on garbled. Arrow checks every text column of a
+        batch (GBs a second, and on the threads that read ahead)."""
+        import pyarrow as pa
+
+        for batch in batches:
+            for field, values in zip(batch.schema, batch.columns, strict=True):
+                if field.name == PRIME_COLUMN or not pa.types.is_string(field.type):
+                    continue
+                try:
+                    values.validate(full=True)
+                except pa.ArrowInvalid as exc:
+                    raise _not_utf8(field.name, values, str(exc)) from None
+            yield batch
 
     def finish_batch(self, frame: pl.DataFrame, columns: Sequence[Column]) -> pl.DataFrame:
         marks = frame[PRIME_COLUMN]
@@ -349,6 +369,22 @@ class SqliteDatabase(FileDatabase):
                         hint=_STRAY_HINT,
                     )
         return frame.drop(PRIME_COLUMN)
+
+
+def _not_utf8(name: str, values: pa.Array, problem: str) -> FlowError:
+    """The error for text of column `name` that is not UTF-8; `problem` is Arrow's, which says where it is."""
+    import pyarrow as pa
+
+    where = re.search(r"string index (\d+)", problem)
+    shown = ""
+    if where is not None and int(where[1]) < len(values):
+        raw = values.view(pa.binary())[int(where[1])].as_py()
+        shown = f": {raw[:40]!r}{'...' if len(raw) > 40 else ''}"
+    return FlowError(
+        f"column {name!r} holds text that is not UTF-8{shown}",
+        hint=f"Read the column as bytes through a query (SELECT CAST({quote(name)} AS BLOB) AS {quote(name)}, ...), "
+        "or correct the text in the source.",
+    )
 
 
 def _untyped(name: str) -> Column:
@@ -373,7 +409,7 @@ def _placeholder(dtype: pl.DataType) -> str:
     return "''"
 
 
-_STRAY_HINT = "Correct the value in the source, or read it through a query that converts it."
+_STRAY_HINT = SqliteDatabase.stray_hint
 
 
 def _affinity(declared: str) -> str:
@@ -428,11 +464,7 @@ def _named_sql(column: Column) -> str:
     declared = f" ({column.declared})" if column.declared else ""
     before = f"column {column.name!r}{declared} holds "
     after = f", which {type_label(column.dtype)} cannot hold exactly"
-    return f"{_literal(before)} || quote({quote(column.name)}) || {_literal(after)}"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return f"{sql_literal(before)} || quote({quote(column.name)}) || {sql_literal(after)}"
 
 
 class SqliteConnector(SqlConnector):
