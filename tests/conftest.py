@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -37,6 +38,21 @@ def run_hygge(
     full_env.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"})
     full_env.update(env or {})
     return subprocess.run([*command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def spawn_hygge(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start the installed `hygge` command as a user's terminal would (output merged), to signal while it runs."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HYGGE_")}
+    full_env.update({"NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
+    return subprocess.Popen(
+        [str(BIN), *args],
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # xdist workers ignore SIGINT
+    )
 
 
 # A small project most tests start from: CSV drops into a Parquet lake.

@@ -3,7 +3,6 @@ source, and their targets stay as they were."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import spawn_hygge
 
 Make = Callable[..., Path]
 Hygge = Callable[..., subprocess.CompletedProcess[str]]
@@ -63,17 +63,7 @@ def rows_in(root: Path, store: str) -> int:
 
 
 def start(root: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HYGGE_")}
-    env.update({"NO_COLOR": "1", "COLUMNS": "200", **SLOW})
-    return subprocess.Popen(
-        [str(BIN), "run", *args],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # xdist workers ignore SIGINT
-    )
+    return spawn_hygge("run", *args, cwd=root, env=SLOW)
 
 
 @pytest.mark.parametrize("store", ["parquet", "sqlite", "duckdb"])

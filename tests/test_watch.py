@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import spawn_hygge
 from rich.console import Console
 
 from hygge.runner import RunOptions
@@ -82,17 +80,7 @@ def test_failing_flow_shows_error_and_watching_goes_on(session: tuple[WatchSessi
 
 def test_hygge_run_watch_as_a_process(project: Make) -> None:
     root = project({"flows/orders.yml": "{}\n"})
-    bin_ = Path(sys.executable).parent / "hygge"
-    env = {**os.environ, "NO_COLOR": "1"}
-    proc = subprocess.Popen(
-        [str(bin_), "run", "--all", "--watch"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # xdist workers ignore SIGINT
-    )
+    proc = spawn_hygge("run", "--all", "--watch", cwd=root)
     target = root / "data" / "lake" / "orders.parquet"
     try:
         wait_for(target.exists)
