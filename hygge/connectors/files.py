@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -417,13 +418,14 @@ class FileStore(_FileEndpoint, Store):
             self._recover(dataset)
             if request.mode == "append":
                 return self._append(frame, request, dataset)
+            incoming = None
             if request.mode == "merge":
-                frame = self._merged(frame, request, dataset)
+                frame, incoming = self._merged(frame, request, dataset)
             elif request.mode != "replace":
                 raise FlowError(f"unknown mode '{request.mode}'", where=where)
             elif request.last_per_key and request.key:
                 frame = frame.unique(subset=list(request.key), keep="last", maintain_order=True)
-            return self._replace(frame, request, dataset)
+            return self._replace(frame, request, dataset, incoming)
         except OSError as exc:  # Polars' errors here are mostly the source's data: the flow names both ends
             raise FlowError(
                 f"could not write {self.shown(dataset.file)}: {exc}",
@@ -454,12 +456,21 @@ class FileStore(_FileEndpoint, Store):
         self.file_format.sink(self.file_format.encode(frame), temp, self.settings)
         return self.file_format.count_rows(temp, self.settings)
 
-    def _replace(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> WriteResult:
+    def _replace(
+        self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset, incoming: _Rows | None = None
+    ) -> WriteResult:
+        """Write `frame` as the target's one file; a merge passes its `incoming` rows, the rows this run moves
+        (what a database store reports too), where the file holds the target's rows."""
         aside: Path | None = None
         with dataset.staging() as temp:
             rows = self._sink(frame, temp)
             if rows == 0 and not request.allow_empty:
                 self._refuse_emptying(dataset, request)
+            if incoming is not None:
+                rows = incoming.count
+                if rows == 0 and (dataset.file.is_file() or dataset.parts()):
+                    _before_commit(request, 0)
+                    return WriteResult(0)  # merging no rows changes nothing: the target stays as it was
             _before_commit(request, rows)
             # Order matters for readers and for a crash at any step: a reader must never see the old parts
             # and the new file together (rows twice). So the parts folder goes aside to a hidden name first,
@@ -558,8 +569,9 @@ class FileStore(_FileEndpoint, Store):
     def _part_name(self, moment: datetime) -> str:
         return f"part-{_utc_stamp(moment)}-{uuid.uuid4().hex[:8]}.{self.file_format.extension}"
 
-    def _merged(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> pl.LazyFrame:
-        """The target's rows upserted with the new ones by key: the last row per key wins, new after old."""
+    def _merged(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> tuple[pl.LazyFrame, _Rows]:
+        """The target's rows upserted with the new ones by key: the last row per key wins, new after old; and
+        the count of the new rows, known once the frame has been written."""
         where = f"flow {request.flow}"
         key = list(request.key)
         if not key:
@@ -573,7 +585,10 @@ class FileStore(_FileEndpoint, Store):
                 hint=f"Columns: {', '.join(columns)}.",
             )
         schema = frame.collect_schema()
-        frame = frame.with_columns(_not_null(name, schema[name]) for name in key)
+        incoming = _Rows()
+        frame = frame.with_columns(
+            _not_null(name, schema[name], incoming if i == 0 else None) for i, name in enumerate(key)
+        )
         existing = self._existing(dataset, request, frame)
         if existing is not None:
             existing_columns = existing.collect_schema().names()
@@ -587,7 +602,7 @@ class FileStore(_FileEndpoint, Store):
             frame = pl.concat(
                 [_canonical(existing, frame), self._evolve(frame, existing, request)], how="diagonal_relaxed"
             )
-        return frame.unique(subset=key, keep="last", maintain_order=True)
+        return frame.unique(subset=key, keep="last", maintain_order=True), incoming
 
     def location(self, target: str) -> str:
         return self._location(target)
@@ -665,12 +680,27 @@ def _text_max(frame: pl.LazyFrame, column: str) -> TextWatermark | None:
 _NUMBER_TEXT = re.compile(r"\s*[-+]?(\d|\.\d|inf|nan)", re.IGNORECASE)
 
 
-def _not_null(column: str, dtype: pl.DataType) -> pl.Expr:
-    """The key column, refusing a null in any batch: Polars' unique() would take all null keys for one key."""
+class _Rows:
+    """Rows counted as their batches pass (the batches may come from several threads)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def add(self, rows: int) -> None:
+        with self._lock:
+            self.count += rows
+
+
+def _not_null(column: str, dtype: pl.DataType, rows: _Rows | None = None) -> pl.Expr:
+    """The key column, refusing a null in any batch: Polars' unique() would take all null keys for one key.
+    With `rows`, the rows that pass are counted there."""
 
     def checked(values: pl.Series) -> pl.Series:
         if values.has_nulls():
             raise null_key_error(column, None)  # a batch's count is not the run's
+        if rows is not None:
+            rows.add(values.len())
         return values
 
     return pl.col(column).map_batches(checked, return_dtype=dtype, is_elementwise=True)
