@@ -128,6 +128,66 @@ def test_target_values_the_new_type_cannot_hold_exactly_are_still_a_type_change(
     assert snapshot(root / "data/out") == before
 
 
+# --- 3. a csv drop with a header and no rows -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+@pytest.mark.parametrize("store", ["parquet", "csv"])
+def test_a_header_only_csv_drop_moves_no_rows(project: Make, hygge: Hygge, store: str, mode: str) -> None:
+    root = project(
+        {
+            "stores/out.yml": f"type: {store}\npath: data/out\n",
+            "data/drops/orders.csv": "id,amount\n1,1.5\n2,2.5\n",
+            "flows/orders.yml": f"store: out\nmode: {mode}\nkey: [id]\n",
+            "flows/fresh.yml": f"source: orders\nstore: out\ntarget: fresh\nmode: {mode}\nkey: [id]\n",
+        }
+    )
+    assert ok_rows(hygge("run", "orders", cwd=root)) == 2
+    before = snapshot(root / "data/out")
+    (root / "data/drops/orders.csv").write_text("id,amount\n")
+    assert ok_rows(hygge("run", "orders", cwd=root)) == 0
+    assert snapshot(root / "data/out") == before
+    # a new target: nothing for an append, a file of the columns for a merge
+    assert ok_rows(hygge("run", "fresh", cwd=root), "fresh") == 0
+    if mode == "merge":
+        fresh = pl.read_parquet(root / "data/out/fresh.parquet") if store == "parquet" else None
+        assert fresh is None or (fresh.columns == ["id", "amount"] and fresh.height == 0)
+        if store == "csv":
+            assert (root / "data/out/fresh.csv").read_text() == "id,amount\n"
+    else:
+        assert not list((root / "data/out").glob("fresh*"))
+
+
+# --- 4. an ndjson file without rows ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_an_empty_ndjson_file_moves_no_rows(project: Make, hygge: Hygge, mode: str) -> None:
+    # Zero rows are an empty ndjson file, which has no columns: append and merge found every target column
+    # missing from the data (or the key), though there was nothing to write.
+    root = project(
+        {
+            "homes/drops.yml": "type: ndjson\npath: data/drops\n",
+            "data/drops/orders.ndjson": '{"id":1,"name":"a"}\n',
+            "flows/orders.yml": f"mode: {mode}\nkey: [id]\n",
+            "stores/out.yml": "type: ndjson\npath: data/out\n",
+            "homes/out.yml": "type: ndjson\npath: data/out\n",
+            "flows/empty.yml": f"source: orders\nstore: out\ntarget: empty\nmode: {mode}\nkey: [id]\n",
+            "flows/again.yml": "home: out\nsource: empty\ntarget: again\nmode: merge\nkey: [id]\ndepends_on: [empty]\n",
+        }
+    )
+    assert ok_rows(hygge("run", "orders", cwd=root)) == 1
+    before = snapshot(root / "data/lake")
+    (root / "data/drops/orders.ndjson").write_text("")
+    assert ok_rows(hygge("run", "orders", cwd=root)) == 0
+    assert snapshot(root / "data/lake") == before
+    # an ndjson store's target of no rows (an empty file when merged), read as a home in turn
+    assert ok_rows(hygge("run", "empty", cwd=root), "empty") == 0
+    (root / "data/out").mkdir(exist_ok=True)
+    (root / "data/out/empty.ndjson").touch()
+    assert ok_rows(hygge("run", "again", cwd=root), "again") == 0
+
+
 # --- 5. the rows a merge reports -------------------------------------------------------------------------
 
 
