@@ -61,7 +61,12 @@ def move(flow: ResolvedFlow, options: RunOptions, cancel: threading.Event, state
             last_per_key=mode == "replace" and flow.mode == "merge",
         )
         try:
-            rows = store.write(frame, request).rows
+            if mode != "replace" and not frame.collect_schema():
+                # A source without columns (an empty ndjson file) holds no rows: nothing to add or merge, and its
+                # missing columns are no schema change. A replace still judges emptying the target.
+                rows = 0
+            else:
+                rows = store.write(frame, request).rows
         except HyggeError as exc:
             # an error raised inside a Polars expression comes back without its place
             exc.where = exc.where or f"flow {flow.name}"

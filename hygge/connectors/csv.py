@@ -75,6 +75,22 @@ def _wider_decimal(dtype: pl.Decimal, value: str) -> str:
     return f"decimal({precision},{min(digits, precision)})"
 
 
+# A file with a header and no rows is small; larger files are not read twice to find out.
+_EMPTY_FILE_BYTES = 1 << 20
+
+
+def _untyped_if_empty(frame: pl.LazyFrame, path: Path, settings: CsvSettings) -> pl.LazyFrame:
+    """A header without rows tells the columns' names, not their types: Polars reads them as String, which an
+    append or merge into numbers refused. They are Null (any type holds them), except those `types:` names."""
+    schema = frame.collect_schema()
+    guessed = [name for name in schema if name not in settings.types]
+    if not guessed or any(schema[name] != pl.String for name in guessed) or path.stat().st_size > _EMPTY_FILE_BYTES:
+        return frame
+    if frame.head(1).collect().height:
+        return frame
+    return frame.with_columns(pl.col(name).cast(pl.Null) for name in guessed)
+
+
 class CsvFormat(FileFormat[CsvSettings]):
     extension = "csv"
 
@@ -112,7 +128,7 @@ class CsvFormat(FileFormat[CsvSettings]):
             decimals = {column: dtype for column, dtype in declared.items() if dtype.is_decimal()}
             if decimals:
                 frame = frame.with_columns(_exact_decimal(column, dtype, path) for column, dtype in decimals.items())
-        return frame
+        return _untyped_if_empty(frame, path, settings)
 
     def unnamed_columns(self, settings: CsvSettings) -> str | None:
         # Read back, a header-less file's columns are column_1, column_2, ...: every later write would differ.

@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -35,11 +36,12 @@ from hygge.connectors.base import (
     null_key_error,
 )
 from hygge.connectors.timetext import canonical_text, temporal_as_text
+from hygge.decimaltext import too_precise
 from hygge.errors import FlowError
 from hygge.faults import checkpoint
 from hygge.incremental import only_new_rows, text_watermark
 from hygge.lazy import pl
-from hygge.schema import apply_schema_plan, plan_schema_change
+from hygge.schema import apply_schema_plan, can_widen, plan_schema_change
 
 __all__ = ["FILE_CAPABILITIES", "FileFormat", "FileHome", "FileSettings", "FileStore"]
 
@@ -75,6 +77,9 @@ class FileFormat(ABC, Generic[S]):
 
     extension: ClassVar[str]
     splits: ClassVar[bool] = False
+    # Whether types are guessed from the values when read (text formats): a column holding no values has no type
+    # there, and what was written as one type may read back as another (see FileStore._exact_columns).
+    guesses_types: ClassVar[bool] = True
 
     @abstractmethod
     def scan(self, path: Path, settings: S) -> pl.LazyFrame:
@@ -247,8 +252,45 @@ class _FileEndpoint:
         ]
         if len(frames) == 1:
             return frames[0]
+        if fmt.guesses_types:
+            frames = _untyped_as_null(frames)
         # Parts written before and after a schema change differ; relaxed diagonal concat fills and widens.
         return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _untyped_as_null(frames: list[pl.LazyFrame]) -> list[pl.LazyFrame]:
+    """The files' frames, with a column that one text file holds no value of (read as String: nothing there
+    tells its type) as Null where another file types it, so it takes that type instead of making it all text.
+    Files are read for this only where their guessed types differ."""
+    schemas = [frame.collect_schema() for frame in frames]
+    typed = list(dict.fromkeys(n for schema in schemas for n, t in schema.items() if t not in (pl.String, pl.Null)))
+    if not typed:
+        return frames
+    kept = []
+    for frame, schema in zip(frames, schemas, strict=True):
+        maybe = [name for name in typed if schema.get(name) == pl.String]
+        if maybe:
+            found = frame.select(pl.col(name).is_not_null().any() for name in maybe).collect().row(0, named=True)
+            if empty := [name for name in maybe if not found[name]]:
+                frame = frame.with_columns(pl.col(name).cast(pl.Null) for name in empty)
+        kept.append(frame)
+    return kept
+
+
+def _inexact(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Whether any text of `column` is not a value of the number type `dtype` exactly (not one at all, out of
+    range, or with digits a decimal or a float would round away)."""
+    text = pl.col(column)
+    value = text.cast(dtype, strict=False)
+    lost = value.is_null()
+    if isinstance(dtype, pl.Decimal):
+        scale = dtype.scale
+        lost = lost | text.map_batches(
+            lambda batch: too_precise(batch, scale, exact=True), return_dtype=pl.Boolean, is_elementwise=True
+        )
+    elif dtype.is_float():
+        lost = lost | (value.cast(pl.String) != text.str.strip_chars())  # the text a float of this width writes
+    return (text.is_not_null() & lost).any().alias(column)
 
 
 def _glob_split(pattern: str, base: Path) -> tuple[Path, str]:
@@ -417,13 +459,14 @@ class FileStore(_FileEndpoint, Store):
             self._recover(dataset)
             if request.mode == "append":
                 return self._append(frame, request, dataset)
+            incoming = None
             if request.mode == "merge":
-                frame = self._merged(frame, request, dataset)
+                frame, incoming = self._merged(frame, request, dataset)
             elif request.mode != "replace":
                 raise FlowError(f"unknown mode '{request.mode}'", where=where)
             elif request.last_per_key and request.key:
                 frame = frame.unique(subset=list(request.key), keep="last", maintain_order=True)
-            return self._replace(frame, request, dataset)
+            return self._replace(frame, request, dataset, incoming)
         except OSError as exc:  # Polars' errors here are mostly the source's data: the flow names both ends
             raise FlowError(
                 f"could not write {self.shown(dataset.file)}: {exc}",
@@ -454,12 +497,21 @@ class FileStore(_FileEndpoint, Store):
         self.file_format.sink(self.file_format.encode(frame), temp, self.settings)
         return self.file_format.count_rows(temp, self.settings)
 
-    def _replace(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> WriteResult:
+    def _replace(
+        self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset, incoming: _Rows | None = None
+    ) -> WriteResult:
+        """Write `frame` as the target's one file; a merge passes its `incoming` rows, the rows this run moves
+        (what a database store reports too), where the file holds the target's rows."""
         aside: Path | None = None
         with dataset.staging() as temp:
             rows = self._sink(frame, temp)
             if rows == 0 and not request.allow_empty:
                 self._refuse_emptying(dataset, request)
+            if incoming is not None:
+                rows = incoming.count
+                if rows == 0 and (dataset.file.is_file() or dataset.parts()):
+                    _before_commit(request, 0)
+                    return WriteResult(0)  # merging no rows changes nothing: the target stays as it was
             _before_commit(request, rows)
             # Order matters for readers and for a crash at any step: a reader must never see the old parts
             # and the new file together (rows twice). So the parts folder goes aside to a hidden name first,
@@ -500,8 +552,40 @@ class FileStore(_FileEndpoint, Store):
         if not files:
             return None
         written = self.file_format.encode(frame).collect_schema()
-        existing = self.scan_files(files, text=self._text_columns(files, written))
-        return existing if existing.collect_schema() else None
+        text = self._text_columns(files, written)
+        existing = self.scan_files(files, text=text)
+        schema = existing.collect_schema()
+        if not schema:
+            return None
+        exact = self._exact_columns(files, text, schema, written)
+        if exact:
+            existing = self.scan_files(files, text=[*text, *exact]).with_columns(
+                pl.col(name).cast(dtype) for name, dtype in exact.items()
+            )
+        return existing
+
+    def _exact_columns(
+        self, files: list[Path], text: list[str], schema: pl.Schema, written: pl.Schema
+    ) -> dict[str, pl.DataType]:
+        """Number columns of the target to read back as the type now written, where the guess cannot hold it (a
+        text file's UInt64 and Decimal columns read as Int64 and Float64, an ndjson file's decimals as text) and
+        every value there is one of that type exactly. Others keep their guess, for the schema plan to judge: a
+        Float64 column's 1.5 is no Int64. The files are read for this only where the guess differs so."""
+        if not self.file_format.guesses_types:
+            return {}
+        wanted = {
+            name: dtype
+            for name, dtype in written.items()
+            if dtype.is_numeric()
+            and name in schema
+            and schema[name] != dtype
+            and (schema[name] == pl.String or not can_widen(dtype, schema[name]))
+        }
+        if not wanted:
+            return {}
+        as_text = self.scan_files(files, text=[*text, *wanted])
+        lost = as_text.select(_inexact(name, dtype) for name, dtype in wanted.items()).collect()
+        return {name: dtype for name, dtype in wanted.items() if not lost[name].item()}
 
     def _text_columns(self, files: list[Path], written: pl.Schema) -> list[str]:
         """Columns of the target's files to read as text, as the rows now written hold them as text: those whose
@@ -558,8 +642,9 @@ class FileStore(_FileEndpoint, Store):
     def _part_name(self, moment: datetime) -> str:
         return f"part-{_utc_stamp(moment)}-{uuid.uuid4().hex[:8]}.{self.file_format.extension}"
 
-    def _merged(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> pl.LazyFrame:
-        """The target's rows upserted with the new ones by key: the last row per key wins, new after old."""
+    def _merged(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> tuple[pl.LazyFrame, _Rows]:
+        """The target's rows upserted with the new ones by key: the last row per key wins, new after old; and
+        the count of the new rows, known once the frame has been written."""
         where = f"flow {request.flow}"
         key = list(request.key)
         if not key:
@@ -573,7 +658,10 @@ class FileStore(_FileEndpoint, Store):
                 hint=f"Columns: {', '.join(columns)}.",
             )
         schema = frame.collect_schema()
-        frame = frame.with_columns(_not_null(name, schema[name]) for name in key)
+        incoming = _Rows()
+        frame = frame.with_columns(
+            _not_null(name, schema[name], incoming if i == 0 else None) for i, name in enumerate(key)
+        )
         existing = self._existing(dataset, request, frame)
         if existing is not None:
             existing_columns = existing.collect_schema().names()
@@ -587,7 +675,7 @@ class FileStore(_FileEndpoint, Store):
             frame = pl.concat(
                 [_canonical(existing, frame), self._evolve(frame, existing, request)], how="diagonal_relaxed"
             )
-        return frame.unique(subset=key, keep="last", maintain_order=True)
+        return frame.unique(subset=key, keep="last", maintain_order=True), incoming
 
     def location(self, target: str) -> str:
         return self._location(target)
@@ -633,12 +721,27 @@ class FileStore(_FileEndpoint, Store):
             )
 
 
-def _not_null(column: str, dtype: pl.DataType) -> pl.Expr:
-    """The key column, refusing a null in any batch: Polars' unique() would take all null keys for one key."""
+class _Rows:
+    """Rows counted as their batches pass (the batches may come from several threads)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def add(self, rows: int) -> None:
+        with self._lock:
+            self.count += rows
+
+
+def _not_null(column: str, dtype: pl.DataType, rows: _Rows | None = None) -> pl.Expr:
+    """The key column, refusing a null in any batch: Polars' unique() would take all null keys for one key.
+    With `rows`, the rows that pass are counted there."""
 
     def checked(values: pl.Series) -> pl.Series:
         if values.has_nulls():
             raise null_key_error(column, None)  # a batch's count is not the run's
+        if rows is not None:
+            rows.add(values.len())
         return values
 
     return pl.col(column).map_batches(checked, return_dtype=dtype, is_elementwise=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,13 +26,22 @@ class NdjsonFormat(FileFormat[NdjsonSettings]):
     extension = "ndjson"
 
     def scan(self, path: Path, settings: NdjsonSettings) -> pl.LazyFrame:
+        return self.scan_written(path, settings, ())
+
+    def scan_written(self, path: Path, settings: NdjsonSettings, text: Collection[str]) -> pl.LazyFrame:
         if path.stat().st_size == 0:
-            # Zero rows are written as an empty file, which Polars cannot infer a schema from.
+            # Zero rows are written as an empty file, which Polars cannot infer a schema from: a frame without
+            # columns, which a run appends or merges as no rows.
             return pl.LazyFrame()
         # As a file:// URI Polars reads the file in ranges; given a path it maps all of it into memory, so a
         # 3 GB file counted 3 GB of resident memory (bench/, 10M rows: 3.0 GB -> 0.4 GB, as fast). Names with
-        # glob characters (`x[1].ndjson`) are taken as they are, too.
-        return pl.scan_ndjson(path.resolve().as_uri())
+        # glob characters (`x[1].ndjson`) are taken as they are, too. `text` columns read a number as its text.
+        frame = pl.scan_ndjson(path.resolve().as_uri())
+        if text:  # Polars refuses an override for a column the file lacks (parts before a column was added)
+            names = frame.collect_schema()
+            overrides = {column: pl.String() for column in text if column in names}
+            frame = pl.scan_ndjson(path.resolve().as_uri(), schema_overrides=overrides or None)
+        return frame
 
     def encode(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         return temporal_as_text(frame)

@@ -24,6 +24,7 @@ class ParquetSettings(FileSettings):
 class ParquetFormat(FileFormat[ParquetSettings]):
     extension = "parquet"
     splits = True
+    guesses_types = False
 
     def scan(self, path: Path, settings: ParquetSettings) -> pl.LazyFrame:
         os.environ.setdefault(*PREFETCH_BUDGET)  # read by Polars when the scan runs

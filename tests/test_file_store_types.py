@@ -1,0 +1,210 @@
+"""csv and ndjson stores keep their columns' types across runs: what a run reads back of the target (to add to or
+merge into) has the types that were written, and files without values (no rows, a column of nulls) change none."""
+
+from __future__ import annotations
+
+import decimal
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+Make = Callable[..., Path]
+Hygge = Callable[..., subprocess.CompletedProcess[str]]
+
+PARQUET_DROPS = "type: parquet\npath: data/drops\n"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def ok_rows(run: subprocess.CompletedProcess[str], flow: str = "orders") -> int:
+    """The rows the run reports for `flow`, asserting that it succeeded."""
+    assert run.returncode == 0, run.stdout + run.stderr
+    found = re.search(rf"^OK\s+{flow}\s+(\d+) rows", run.stdout, re.MULTILINE)
+    assert found, run.stdout
+    return int(found.group(1))
+
+
+def text_store_project(
+    project: Make, fmt: str, mode: str, source: pl.DataFrame, files: dict[str, str | bytes] | None = None
+) -> Path:
+    root = project(
+        {
+            "homes/drops.yml": PARQUET_DROPS,
+            "stores/out.yml": f"type: {fmt}\npath: data/out\n",
+            "flows/orders.yml": f"store: out\nmode: {mode}\n" + ("key: [id]\n" if mode == "merge" else ""),
+            **(files or {}),
+        }
+    )
+    (root / "data/drops").mkdir(parents=True, exist_ok=True)
+    source.write_parquet(root / "data/drops/orders.parquet")
+    return root
+
+
+def store_lines(root: Path, fmt: str) -> list[str]:
+    files = [root / f"data/out/orders.{fmt}", *sorted((root / "data/out/orders").glob(f"*.{fmt}"))]
+    return [line for path in files if path.is_file() for line in path.read_text().splitlines()]
+
+
+# --- 1. a column without values in a new part ------------------------------------------------------------
+
+
+def test_a_part_whose_column_holds_no_values_keeps_the_column_type(project: Make, hygge: Hygge) -> None:
+    # The part's csv text tells no type for the column (Polars reads it as String), which made the column String
+    # for every reader of the store, and later runs cast numbers to text.
+    first = pl.DataFrame({"id": [1, 2], "amount": [1.5, 2.5]})
+    files: dict[str, str | bytes] = {
+        "homes/out.yml": "type: csv\npath: data/out\n",
+        "flows/copy.yml": "home: out\nsource: orders\nstore: lake\ntarget: copy\n",
+    }
+    root = text_store_project(project, "csv", "append", first, files)
+    assert ok_rows(hygge("run", "orders", cwd=root)) == 2
+    first.with_columns(pl.lit(None, pl.Float64).alias("amount")).write_parquet(root / "data/drops/orders.parquet")
+    assert ok_rows(hygge("run", "orders", cwd=root)) == 2
+    pl.DataFrame({"id": [5], "amount": [0.25]}).write_parquet(root / "data/drops/orders.parquet")
+    assert ok_rows(hygge("run", "orders", cwd=root)) == 1
+    assert ok_rows(hygge("run", "copy", cwd=root), "copy") == 5
+    copied = pl.read_parquet(root / "data/lake/copy.parquet")
+    assert copied.schema == pl.Schema({"id": pl.Int64, "amount": pl.Float64})
+    assert copied["amount"].to_list() == [1.5, 2.5, None, None, 0.25]
+
+
+# --- 2. Decimal and UInt64 columns, appended or merged again ---------------------------------------------
+
+
+EXACT = pl.DataFrame(
+    {
+        "id": pl.Series([1, 2, 3], dtype=pl.UInt64),
+        "big": pl.Series([0, 2**63, 2**64 - 1], dtype=pl.UInt64),
+        "price": pl.Series([decimal.Decimal(v) for v in ("1.50", "0.10", "123456789012.35")], dtype=pl.Decimal(20, 2)),
+    }
+)
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_a_text_store_takes_decimal_and_uint64_columns_again(project: Make, hygge: Hygge, fmt: str, mode: str) -> None:
+    # Read back, the guess took them for Int64/Int128 and Float64 (csv) or text (ndjson's decimals), and the second
+    # run was refused as a schema change. The values are read back as the written types, exactly.
+    root = text_store_project(project, fmt, mode, EXACT)
+    for _ in range(3):
+        assert ok_rows(hygge("run", "--all", cwd=root)) == 3
+    once = store_lines(root, fmt)[: 4 if fmt == "csv" else 3]
+    assert store_lines(root, fmt) == once * (3 if mode == "append" else 1)
+    text = "\n".join(once)
+    for value in ("18446744073709551615", "9223372036854775808", "123456789012.35", "1.50", "0.10"):
+        assert value in text
+
+
+def test_a_merge_on_a_decimal_key_matches_by_value(project: Make, hygge: Hygge) -> None:
+    # The ndjson target holds the decimals as text ('1.5', as another writer left them); compared as text with the
+    # new rows' '1.50' no key matched, and every merge added the rows again.
+    source = pl.DataFrame({"id": pl.Series([decimal.Decimal("1.50")], dtype=pl.Decimal(10, 2)), "name": ["new"]})
+    root = text_store_project(project, "ndjson", "merge", source)
+    (root / "data/out").mkdir(parents=True)
+    (root / "data/out/orders.ndjson").write_text('{"id":"1.5","name":"old"}\n{"id":"2.25","name":"other"}\n')
+    assert ok_rows(hygge("run", "--all", cwd=root)) == 1
+    assert sorted(store_lines(root, "ndjson")) == ['{"id":"1.50","name":"new"}', '{"id":"2.25","name":"other"}']
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_target_values_the_new_type_cannot_hold_exactly_are_still_a_type_change(
+    project: Make, hygge: Hygge, mode: str
+) -> None:
+    # '1.005' is no Decimal(20, 2), and -1 no UInt64: the target keeps its guessed types, which do not fit.
+    root = text_store_project(project, "csv", mode, EXACT)
+    (root / "data/out").mkdir(parents=True)
+    (root / "data/out/orders.csv").write_text("id,big,price\n-1,0,1.005\n")
+    before = snapshot(root / "data/out")
+    run = hygge("run", "--all", cwd=root)
+    assert run.returncode == 1
+    assert re.search(r"! id\s+Int64\s+UInt64\s+does not fit", run.stdout), run.stdout
+    assert re.search(r"! price\s+Float64\s+Decimal\(20, 2\)\s+does not fit", run.stdout), run.stdout
+    assert snapshot(root / "data/out") == before
+
+
+# --- 3. a csv drop with a header and no rows -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+@pytest.mark.parametrize("store", ["parquet", "csv"])
+def test_a_header_only_csv_drop_moves_no_rows(project: Make, hygge: Hygge, store: str, mode: str) -> None:
+    root = project(
+        {
+            "stores/out.yml": f"type: {store}\npath: data/out\n",
+            "data/drops/orders.csv": "id,amount\n1,1.5\n2,2.5\n",
+            "flows/orders.yml": f"store: out\nmode: {mode}\nkey: [id]\n",
+            "flows/fresh.yml": f"source: orders\nstore: out\ntarget: fresh\nmode: {mode}\nkey: [id]\n",
+        }
+    )
+    assert ok_rows(hygge("run", "orders", cwd=root)) == 2
+    before = snapshot(root / "data/out")
+    (root / "data/drops/orders.csv").write_text("id,amount\n")
+    assert ok_rows(hygge("run", "orders", cwd=root)) == 0
+    assert snapshot(root / "data/out") == before
+    # a new target: nothing for an append, a file of the columns for a merge
+    assert ok_rows(hygge("run", "fresh", cwd=root), "fresh") == 0
+    if mode == "merge":
+        fresh = pl.read_parquet(root / "data/out/fresh.parquet") if store == "parquet" else None
+        assert fresh is None or (fresh.columns == ["id", "amount"] and fresh.height == 0)
+        if store == "csv":
+            assert (root / "data/out/fresh.csv").read_text() == "id,amount\n"
+    else:
+        assert not list((root / "data/out").glob("fresh*"))
+
+
+# --- 4. an ndjson file without rows ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_an_empty_ndjson_file_moves_no_rows(project: Make, hygge: Hygge, mode: str) -> None:
+    # Zero rows are an empty ndjson file, which has no columns: append and merge found every target column
+    # missing from the data (or the key), though there was nothing to write.
+    root = project(
+        {
+            "homes/drops.yml": "type: ndjson\npath: data/drops\n",
+            "data/drops/orders.ndjson": '{"id":1,"name":"a"}\n',
+            "flows/orders.yml": f"mode: {mode}\nkey: [id]\n",
+            "stores/out.yml": "type: ndjson\npath: data/out\n",
+            "homes/out.yml": "type: ndjson\npath: data/out\n",
+            "flows/empty.yml": f"source: orders\nstore: out\ntarget: empty\nmode: {mode}\nkey: [id]\n",
+            "flows/again.yml": "home: out\nsource: empty\ntarget: again\nmode: merge\nkey: [id]\ndepends_on: [empty]\n",
+        }
+    )
+    assert ok_rows(hygge("run", "orders", cwd=root)) == 1
+    before = snapshot(root / "data/lake")
+    (root / "data/drops/orders.ndjson").write_text("")
+    assert ok_rows(hygge("run", "orders", cwd=root)) == 0
+    assert snapshot(root / "data/lake") == before
+    # an ndjson store's target of no rows (an empty file when merged), read as a home in turn
+    assert ok_rows(hygge("run", "empty", cwd=root), "empty") == 0
+    (root / "data/out").mkdir(exist_ok=True)
+    (root / "data/out/empty.ndjson").touch()
+    assert ok_rows(hygge("run", "again", cwd=root), "again") == 0
+
+
+# --- 5. the rows a merge reports -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("store", ["csv", "ndjson", "parquet", "sqlite"])
+def test_a_merge_reports_the_rows_this_run_moved(project: Make, hygge: Hygge, store: str) -> None:
+    # File stores reported the target's rows after the merge; database stores report the rows of the run.
+    path = "path: data/out\n" if store != "sqlite" else "path: data/out.db\n"
+    root = project(
+        {
+            "stores/out.yml": f"type: {store}\n{path}",
+            "data/drops/orders.csv": "id,amount\n1,1.5\n2,2.5\n3,3.5\n",
+            "flows/orders.yml": "store: out\nmode: merge\nkey: [id]\n",
+        }
+    )
+    assert ok_rows(hygge("run", "--all", cwd=root)) == 3
+    (root / "data/drops/orders.csv").write_text("id,amount\n3,4.5\n4,5.5\n")
+    assert ok_rows(hygge("run", "--all", cwd=root)) == 2
+    history = hygge("history", "orders", cwd=root).stdout
+    rows = re.findall(r"│ ok\s+│ (\d+)", history)
+    assert sorted(rows) == ["2", "3"], history
