@@ -320,7 +320,7 @@ def test_stores_that_keep_nanoseconds_keep_them(request: pytest.FixtureRequest, 
     frame = pl.DataFrame({"v": _nanoseconds(pl.Datetime("ns"), [1_700_000_000_000_000_001, None])})
     frame = frame.with_columns(t=_nanoseconds(pl.Time(), [1, 86_399_999_999_999]))
     db.write(frame, "out")
-    assert_frame_equal(db.read("out"), frame)
+    assert_frame_equal(db.read("out").sort("t"), frame.sort("t"))  # a table keeps no row order
 
 
 def test_nanoseconds_into_postgres_fail_their_flow_by_the_command(
