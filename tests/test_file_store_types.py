@@ -87,7 +87,7 @@ EXACT = pl.DataFrame(
 
 
 @pytest.mark.parametrize("mode", ["append", "merge"])
-@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+@pytest.mark.parametrize("fmt", ["csv", pytest.param("ndjson", marks=pytest.mark.slow)])
 def test_a_text_store_takes_decimal_and_uint64_columns_again(project: Make, hygge: Hygge, fmt: str, mode: str) -> None:
     # Read back, the guess took them for Int64/Int128 and Float64 (csv) or text (ndjson's decimals), and the second
     # run was refused as a schema change. The values are read back as the written types, exactly.
@@ -132,7 +132,7 @@ def test_target_values_the_new_type_cannot_hold_exactly_are_still_a_type_change(
 
 
 @pytest.mark.parametrize("mode", ["append", "merge"])
-@pytest.mark.parametrize("store", ["parquet", "csv"])
+@pytest.mark.parametrize("store", [pytest.param("parquet", marks=pytest.mark.slow), "csv"])
 def test_a_header_only_csv_drop_moves_no_rows(project: Make, hygge: Hygge, store: str, mode: str) -> None:
     root = project(
         {
@@ -191,7 +191,10 @@ def test_an_empty_ndjson_file_moves_no_rows(project: Make, hygge: Hygge, mode: s
 # --- 5. the rows a merge reports -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("store", ["csv", "ndjson", "parquet", "sqlite"])
+@pytest.mark.parametrize(
+    "store",
+    ["csv", pytest.param("ndjson", marks=pytest.mark.slow), pytest.param("parquet", marks=pytest.mark.slow), "sqlite"],
+)
 def test_a_merge_reports_the_rows_this_run_moved(project: Make, hygge: Hygge, store: str) -> None:
     # File stores reported the target's rows after the merge; database stores report the rows of the run.
     path = "path: data/out\n" if store != "sqlite" else "path: data/out.db\n"

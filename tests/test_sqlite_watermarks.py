@@ -100,6 +100,7 @@ def test_a_timestamp_cursor_written_with_t_and_with_a_space_moves_each_row_once(
     assert target_ids(root) == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow  # several hygge runs end to end; CI runs it with -m slow
 def test_a_zoned_cursor_written_with_offsets_moves_each_row_once(project: Make) -> None:
     """'2025-01-01 11:00:00+02:00' is 09:00 UTC, before '2025-01-01 10:00:00+00:00', but larger as text; the
     latest is in a form SQLite's date functions do not read (+0200), and hygge does."""
@@ -115,6 +116,7 @@ def test_a_zoned_cursor_written_with_offsets_moves_each_row_once(project: Make) 
     assert target_ids(root) == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow  # several hygge runs end to end; CI runs it with -m slow
 def test_a_date_cursor_moves_each_row_once(project: Make) -> None:
     root = make(project)
     days = [dt.date(2025, 1, d) for d in (9, 10)]
