@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -16,6 +15,7 @@ from hygge.connectors.files import (
     FileSettings,
     FileStore,
 )
+from hygge.connectors.folder import DataFile
 from hygge.connectors.timetext import temporal_as_text
 from hygge.decimaltext import too_precise
 from hygge.errors import FlowError, did_you_mean
@@ -49,7 +49,7 @@ def _read_as(dtype: pl.DataType) -> pl.DataType:
     return pl.String() if dtype.is_decimal() else dtype
 
 
-def _exact_decimal(column: str, dtype: pl.DataType, path: Path) -> pl.Expr:
+def _exact_decimal(column: str, dtype: pl.DataType, file: DataFile) -> pl.Expr:
     """The text of a `types:` decimal column as that decimal, refusing a value with more digits after the point
     than it keeps (Polars' own parse would round 1.005 to 1.00 without a word)."""
     assert isinstance(dtype, pl.Decimal)
@@ -58,7 +58,7 @@ def _exact_decimal(column: str, dtype: pl.DataType, path: Path) -> pl.Expr:
     def exactly(text: pl.Series) -> pl.Series:
         if (stray := text.filter(too_precise(text, scale, exact=True))).len():
             raise FlowError(
-                f"{path.name}: column '{column}' holds {stray[0]}, which {type_label(dtype)} cannot hold exactly "
+                f"{file.name}: column '{column}' holds {stray[0]}, which {type_label(dtype)} cannot hold exactly "
                 f"(it keeps {scale} digits after the point)",
                 hint=f"Set types: {column}: {_wider_decimal(dtype, str(stray[0]))} to keep every digit, or round "
                 "the values in the file. The target is unchanged.",
@@ -79,12 +79,12 @@ def _wider_decimal(dtype: pl.Decimal, value: str) -> str:
 _EMPTY_FILE_BYTES = 1 << 20
 
 
-def _untyped_if_empty(frame: pl.LazyFrame, path: Path, settings: CsvSettings) -> pl.LazyFrame:
+def _untyped_if_empty(frame: pl.LazyFrame, file: DataFile, settings: CsvSettings) -> pl.LazyFrame:
     """A header without rows tells the columns' names, not their types: Polars reads them as String, which an
     append or merge into numbers refused. They are Null (any type holds them), except those `types:` names."""
     schema = frame.collect_schema()
     guessed = [name for name in schema if name not in settings.types]
-    if not guessed or any(schema[name] != pl.String for name in guessed) or path.stat().st_size > _EMPTY_FILE_BYTES:
+    if not guessed or any(schema[name] != pl.String for name in guessed) or file.size() > _EMPTY_FILE_BYTES:
         return frame
     if frame.head(1).collect().height:
         return frame
@@ -94,15 +94,16 @@ def _untyped_if_empty(frame: pl.LazyFrame, path: Path, settings: CsvSettings) ->
 class CsvFormat(FileFormat[CsvSettings]):
     extension = "csv"
 
-    def scan(self, path: Path, settings: CsvSettings) -> pl.LazyFrame:
-        return self.scan_written(path, settings, ())
+    def scan(self, file: DataFile, settings: CsvSettings) -> pl.LazyFrame:
+        return self.scan_written(file, settings, ())
 
-    def scan_written(self, path: Path, settings: CsvSettings, text: Collection[str]) -> pl.LazyFrame:
+    def scan_written(self, file: DataFile, settings: CsvSettings, text: Collection[str]) -> pl.LazyFrame:
         declared = {column: to_dtype(name) for column, name in settings.types.items()}
         types = {column: _read_as(dtype) for column, dtype in declared.items()}
         types |= {column: pl.String() for column in text if column not in types}
         frame = pl.scan_csv(
-            path,
+            file.source,
+            storage_options=file.storage_options,
             glob=False,  # a file hygge listed, whose name may hold `[` or `*`
             separator=settings.separator,
             has_header=settings.has_header,
@@ -122,13 +123,13 @@ class CsvFormat(FileFormat[CsvSettings]):
             columns = frame.collect_schema().names()
             if missing := [column for column in settings.types if column not in columns]:
                 raise FlowError(
-                    f"types: names column '{missing[0]}', which {path.name} does not have",
+                    f"types: names column '{missing[0]}', which {file.name} does not have",
                     hint=did_you_mean(missing[0], columns, kind="Columns"),
                 )
             decimals = {column: dtype for column, dtype in declared.items() if dtype.is_decimal()}
             if decimals:
-                frame = frame.with_columns(_exact_decimal(column, dtype, path) for column, dtype in decimals.items())
-        return _untyped_if_empty(frame, path, settings)
+                frame = frame.with_columns(_exact_decimal(column, dtype, file) for column, dtype in decimals.items())
+        return _untyped_if_empty(frame, file, settings)
 
     def unnamed_columns(self, settings: CsvSettings) -> str | None:
         # Read back, a header-less file's columns are column_1, column_2, ...: every later write would differ.
@@ -137,11 +138,12 @@ class CsvFormat(FileFormat[CsvSettings]):
     def encode(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         return temporal_as_text(frame)
 
-    def sink(self, frame: pl.LazyFrame, path: Path, settings: CsvSettings) -> None:
+    def sink(self, frame: pl.LazyFrame, file: DataFile, settings: CsvSettings) -> None:
         nulls = settings.null_values
         null_value = nulls if isinstance(nulls, str) else (nulls[0] if nulls else None)
         frame.sink_csv(
-            path,
+            file.source,
+            storage_options=file.storage_options,
             separator=settings.separator,
             include_header=settings.has_header,
             null_value=null_value,

@@ -1,23 +1,15 @@
 """File datasets shared by the csv, ndjson and parquet connectors: a folder holding one dataset per name.
 
-Dataset `orders` in folder `path` is either the single file `orders.<ext>` (written by replace and merge) or
-the folder `orders/` of part files (written by append). Names starting with `.` or `_` are never data: temp
-files, a folder set aside during a replace, and tool metadata such as `_SUCCESS` live under such names.
+The folder is local or an S3 prefix (folder.py says how datasets are laid out there); the formats say how one
+file is scanned and sunk; the home and store here hold what every format and folder shares.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-import shutil
 import threading
-import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Generator, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -35,6 +27,7 @@ from hygge.connectors.base import (
     check_cancel,
     null_key_error,
 )
+from hygge.connectors.folder import DataFile, Dataset, Folder, is_glob, open_folder
 from hygge.connectors.timetext import canonical_text, temporal_as_text
 from hygge.decimaltext import too_precise
 from hygge.errors import FlowError
@@ -48,10 +41,6 @@ __all__ = ["FILE_CAPABILITIES", "FileFormat", "FileHome", "FileSettings", "FileS
 FILE_CAPABILITIES = Capabilities(
     home=True, store=True, modes=frozenset({"replace", "append", "merge"}), incremental=True
 )
-GLOB_CHARS = frozenset("*?[")
-# Staging folders of a killed run are harmless (hidden); only ones this old are removed, so a store never
-# deletes the staging folder of a write still running in another process.
-STALE_TEMP_AGE = timedelta(minutes=15)
 
 
 class FileSettings(ConnectorSettings):
@@ -82,22 +71,22 @@ class FileFormat(ABC, Generic[S]):
     guesses_types: ClassVar[bool] = True
 
     @abstractmethod
-    def scan(self, path: Path, settings: S) -> pl.LazyFrame:
+    def scan(self, file: DataFile, settings: S) -> pl.LazyFrame:
         """A lazy frame over one file."""
 
     @abstractmethod
-    def sink(self, frame: pl.LazyFrame, path: Path, settings: S) -> None:
-        """Stream `frame` into the file `path` (bounded memory), synced to disk when done."""
+    def sink(self, frame: pl.LazyFrame, file: DataFile, settings: S) -> None:
+        """Stream `frame` into `file` (bounded memory), synced to disk when done."""
 
-    def scan_written(self, path: Path, settings: S, text: Collection[str]) -> pl.LazyFrame:
+    def scan_written(self, file: DataFile, settings: S, text: Collection[str]) -> pl.LazyFrame:
         """A file of a target, to add to or merge into, whose `text` columns are text in the rows now written:
         a format that guesses types reads them as text too ('00123' is not the number 123 there)."""
-        return self.scan(path, settings)
+        return self.scan(file, settings)
 
-    def split(self, path: Path, settings: S, rows: int) -> Iterator[pl.LazyFrame]:
+    def split(self, file: DataFile, settings: S, rows: int) -> Iterator[pl.LazyFrame]:
         """Lazy frames over consecutive parts of one file, of `rows` rows or more where the file allows, each read
         on its own (see Home.read_with_pieces). Formats that can skip to a part set `splits`; text cannot."""
-        yield self.scan(path, settings)
+        yield self.scan(file, settings)
 
     def encode(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """`frame` with its columns as this format writes them; binary formats keep every type."""
@@ -108,147 +97,34 @@ class FileFormat(ABC, Generic[S]):
         into: what is there cannot be matched to the new columns), or None when they do."""
         return None
 
-    def count_rows(self, path: Path, settings: S) -> int:
+    def count_rows(self, file: DataFile, settings: S) -> int:
         """Rows in one written file; Parquet answers from its metadata, text formats are re-scanned."""
-        return int(self.scan(path, settings).select(pl.len()).collect().item())
-
-
-def _is_glob(text: str) -> bool:
-    return any(char in GLOB_CHARS for char in text)
-
-
-def _is_hidden(name: str) -> bool:
-    return name.startswith((".", "_"))
-
-
-def _utc_stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
-
-
-def _sync_dir(path: Path) -> None:
-    """Make renames in `path` durable; a no-op where directories cannot be opened (Windows)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Where dataset `name` lives under `base`: the file `<name>.<ext>` or the folder `<name>/` of parts."""
-
-    base: Path
-    name: str
-    extension: str
-
-    @property
-    def file(self) -> Path:
-        return self.base / f"{self.name}.{self.extension}"
-
-    @property
-    def folder(self) -> Path:
-        return self.base / self.name
-
-    @property
-    def parent(self) -> Path:
-        return self.file.parent
-
-    @property
-    def leaf(self) -> str:
-        return self.folder.name
-
-    def parts(self) -> list[Path]:
-        """The folder's data files, oldest first (part names start with their UTC time)."""
-        if not self.folder.is_dir():
-            return []
-        suffix = f".{self.extension}"
-        found = (p for p in self.folder.iterdir() if p.name.endswith(suffix) and not _is_hidden(p.name))
-        return sorted(p for p in found if p.is_file())
-
-    @contextlib.contextmanager
-    def staging(self) -> Iterator[Path]:
-        """A temp file path for one write, inside a hidden folder that is removed with whatever is left.
-
-        A folder rather than a bare temp file because a failed Polars sink may still create its file just
-        after raising; once the folder is gone, that late file cannot appear.
-        """
-        folder = self.parent / f".{self.leaf}.{self.extension}.{uuid.uuid4().hex}.tmp"
-        folder.mkdir()
-        try:
-            yield folder / f"{self.leaf}.{self.extension}"
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    def aside_path(self) -> Path:
-        return self.parent / f".{self.leaf}.{self.extension}.{uuid.uuid4().hex}.replaced"
-
-    def _own(self, kind: str) -> list[Path]:
-        """This dataset's staging folders (`tmp`) or set-aside parts folders (`replaced`)."""
-        if not self.parent.is_dir():
-            return []
-        prefix = re.escape(f".{self.leaf}.{self.extension}.")
-        pattern = re.compile(rf"{prefix}[0-9a-f]{{32}}\.{kind}")
-        return sorted(p for p in self.parent.iterdir() if pattern.fullmatch(p.name))
-
-    def asides(self) -> list[Path]:
-        return self._own("replaced")
-
-    def temps(self) -> list[Path]:
-        return self._own("tmp")
-
-    def files(self, *, where: str, shown: str) -> list[Path]:
-        """The data files now, or [] when there are none; both a file and a folder of parts is an error."""
-        parts = self.parts()
-        if self.file.is_file():
-            if parts:
-                raise FlowError(
-                    f"both {shown}.{self.extension} and the folder {shown}/ hold data",
-                    where=where,
-                    hint=f"Name one: '{self.name}.{self.extension}' for the file or "
-                    f"'{self.name}/*.{self.extension}' for the folder, or remove the other.",
-                )
-            return [self.file]
-        return parts
+        return int(self.scan(file, settings).select(pl.len()).collect().item())
 
 
 class _FileEndpoint:
-    """Paths shared by the home and the store: the folder from settings and how a path is shown."""
+    """What the home and the store share: the folder from settings, and its datasets."""
 
     file_format: ClassVar[FileFormat[Any]]
     name: str
     settings: Any
     root: Path
 
-    @property
-    def base(self) -> Path:
-        return self.root / Path(self.settings.path).expanduser()
-
-    def shown(self, path: Path) -> str:
-        """`path` relative to the project root where possible, as the user wrote paths."""
-        try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
-            return path.as_posix()
+    @cached_property
+    def folder(self) -> Folder:
+        return open_folder(self.settings.path, self.root)
 
     def dataset(self, name: str) -> Dataset:
         ext = self.file_format.extension
         stem = name[: -len(ext) - 1] if name.endswith(f".{ext}") else name
-        return Dataset(self.base, stem, ext)
+        return self.folder.dataset(stem, ext)
 
-    def _location(self, name: str) -> str:
-        # Resolve only the folder: dependency inference compares these strings, and must not depend on
-        # whether the file exists yet.
-        dataset = self.dataset(name)
-        return f"file:{(dataset.parent.resolve() / dataset.file.name).as_posix()}"
-
-    def scan_files(self, files: list[Path], *, text: Collection[str] | None = None) -> pl.LazyFrame:
+    def scan_files(self, files: list[DataFile], *, text: Collection[str] | None = None) -> pl.LazyFrame:
         """The files as one frame; with `text`, files of a target being written (FileFormat.scan_written)."""
         fmt = self.file_format
         frames = [
-            fmt.scan(path, self.settings) if text is None else fmt.scan_written(path, self.settings, text)
-            for path in files
+            fmt.scan(file, self.settings) if text is None else fmt.scan_written(file, self.settings, text)
+            for file in files
         ]
         if len(frames) == 1:
             return frames[0]
@@ -293,14 +169,6 @@ def _inexact(column: str, dtype: pl.DataType) -> pl.Expr:
     return (text.is_not_null() & lost).any().alias(column)
 
 
-def _glob_split(pattern: str, base: Path) -> tuple[Path, str]:
-    """(the folder before the first glob character, the rest of the pattern)."""
-    path = base / Path(pattern).expanduser()
-    parts = path.parts
-    fixed = next(i for i, part in enumerate(parts) if _is_glob(part))
-    return Path(*parts[:fixed]), "/".join(parts[fixed:])
-
-
 class FileHome(_FileEndpoint, Home):
     """Reads dataset `source` (a name, a file name with the extension, or a glob) under the folder `path`."""
 
@@ -319,116 +187,86 @@ class FileHome(_FileEndpoint, Home):
         try:
             frame = self.scan_files(files)
         except pl.exceptions.PolarsError as exc:
-            what = self.shown(files[0])
+            what = files[0].shown
             if len(files) > 1:
-                what = f"{len(files)} files in {self.shown(files[0].parent)}"
+                what = f"{len(files)} files in {what.rsplit('/', 1)[0]}"
             raise FlowError(f"could not read {what}: {exc}", where=where) from exc
         keep = None
         if request.incremental is not None:
             frame, keep = only_new_rows(frame, request.incremental, where)
         return frame, self._pieces(files, frame.collect_schema(), request.batch_size, keep)
 
-    def _pieces(self, files: list[Path], schema: pl.Schema, rows: int, keep: pl.Expr | None) -> Pieces | None:
+    def _pieces(self, files: list[DataFile], schema: pl.Schema, rows: int, keep: pl.Expr | None) -> Pieces | None:
         """The files' parts in order, when every file has the frame's own schema (a concat that widens types or
         fills missing columns is left to Polars)."""
         fmt, settings = self.file_format, self.settings
         if not fmt.splits:
             return None
-        if len(files) > 1 and any(fmt.scan(path, settings).collect_schema() != schema for path in files):
+        if len(files) > 1 and any(fmt.scan(file, settings).collect_schema() != schema for file in files):
             return None
 
         def pieces() -> Generator[pl.DataFrame, None, None]:
-            for path in files:
-                for part in fmt.split(path, settings, rows):
+            for file in files:
+                for part in fmt.split(file, settings, rows):
                     yield (part if keep is None else part.filter(keep)).collect()
 
         return pieces
 
-    def _resolve(self, source: str, where: str) -> list[Path]:
-        if _is_glob(source):
+    def _resolve(self, source: str, where: str) -> list[DataFile]:
+        if is_glob(source):
             return self._glob(source, where)
         dataset = self.dataset(source)
-        shown = self.shown(dataset.folder)
         if source.endswith(f".{dataset.extension}"):
-            if dataset.file.is_file():
-                return [dataset.file]
-            raise self._missing(dataset, where, tried=[self.shown(dataset.file)])
-        files = dataset.files(where=where, shown=shown)
+            if (single := dataset.single_file()) is not None:
+                return [single]
+            raise self._missing(dataset, where, tried=[dataset.shown_file])
+        files = dataset.files(where=where)
         if files:
             return files
-        if dataset.folder.is_dir():
+        if dataset.folder_exists():
             raise FlowError(
-                f"could not read {shown}/: the folder has no .{dataset.extension} files",
+                f"could not read {dataset.shown_folder}/: the folder has no .{dataset.extension} files",
                 where=where,
                 hint="Files whose names start with '.' or '_' are ignored.",
             )
-        raise self._missing(dataset, where, tried=[self.shown(dataset.file), f"{shown}/"])
+        raise self._missing(dataset, where, tried=[dataset.shown_file, f"{dataset.shown_folder}/"])
 
-    def _glob(self, pattern: str, where: str) -> list[Path]:
-        folder, rest = _glob_split(pattern, self.base)
+    def _glob(self, pattern: str, where: str) -> list[DataFile]:
         suffix = f".{self.file_format.extension}"
-        files = sorted(
-            path
-            for path in folder.glob(rest)
-            if path.name.endswith(suffix)
-            and not any(_is_hidden(part) for part in path.relative_to(folder).parts)
-            and path.is_file()
-        )
+        files, shown = self.folder.glob(pattern, self.file_format.extension)
         if not files:
             raise FlowError(
-                f"could not read {self.shown(folder / rest)}: no {suffix} file matches",
+                f"could not read {shown}: no {suffix} file matches",
                 where=where,
-                hint=f"The pattern is relative to {self.shown(self.base)}/ (path: of home '{self.name}').",
+                hint=f"The pattern is relative to {self.folder.shown}/ (path: of home '{self.name}').",
             )
         return files
 
     def _missing(self, dataset: Dataset, where: str, *, tried: list[str]) -> FlowError:
         hints = [f"Tried {' and '.join(tried)}."]
-        if dataset.asides():
-            hints.append(
-                f"An interrupted replace set the previous rows aside in {self.shown(dataset.asides()[0])}; "
-                "run the flow that writes this target again to restore or finish it."
-            )
-        elif not self.base.is_dir():
-            hints.append(f"The folder {self.shown(self.base)} (path: of home '{self.name}') does not exist.")
+        if (interrupted := dataset.interrupted_hint()) is not None:
+            hints.append(interrupted)
+        elif not self.folder.exists():
+            hints.append(f"The folder {self.folder.shown} (path: of home '{self.name}') does not exist.")
         else:
-            names = self._available()
+            names = self.folder.available(self.file_format.extension)
             if names:
                 shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
                 hints.append(f"Sources there: {shown}.")
         return FlowError(f"could not read {tried[0]}: file does not exist", where=where, hint=" ".join(hints))
 
-    def _available(self) -> list[str]:
-        suffix = f".{self.file_format.extension}"
-        names = set()
-        for path in self.base.iterdir():
-            if _is_hidden(path.name):
-                continue
-            if path.is_file() and path.name.endswith(suffix):
-                names.add(path.name[: -len(suffix)])
-            elif path.is_dir() and Dataset(self.base, path.name, self.file_format.extension).parts():
-                names.add(path.name)
-        return sorted(names)
-
     def location(self, source: str) -> str:
-        if _is_glob(source):
-            folder, rest = _glob_split(source, self.base)
-            return f"file:{folder.resolve().as_posix()}/{rest}"
-        return self._location(source)
+        if is_glob(source):
+            return self.folder.glob_location(source)
+        return self.dataset(source).location()
 
     def watch_paths(self, source: str) -> list[Path]:
-        if _is_glob(source):
-            return [_glob_split(source, self.base)[0]]
-        dataset = self.dataset(source)
-        return [dataset.file, dataset.folder]
+        if is_glob(source):
+            return self.folder.glob_watch_paths(source)
+        return self.dataset(source).watch_paths()
 
     def check(self) -> None:
-        if not self.base.is_dir():
-            raise FlowError(
-                f"the folder {self.shown(self.base)} does not exist",
-                where=f"home {self.name}",
-                hint="Create it or change path: in the home's file.",
-            )
+        self.folder.check(f"home {self.name}", store=False)
 
 
 class FileStore(_FileEndpoint, Store):
@@ -436,12 +274,12 @@ class FileStore(_FileEndpoint, Store):
 
     def write(self, frame: pl.LazyFrame, request: WriteRequest) -> WriteResult:
         where = f"flow {request.flow}"
-        if _is_glob(request.target):
+        if is_glob(request.target):
             raise FlowError(f"target '{request.target}' has glob characters", where=where)
         dataset = self.dataset(request.target)
-        if not dataset.parent.resolve().is_relative_to(self.base.resolve()):
+        if not dataset.inside(self.folder):
             raise FlowError(
-                f"target '{request.target}' is outside store {self.name}'s folder {self.shown(self.base)}",
+                f"target '{request.target}' is outside store {self.name}'s folder {self.folder.shown}",
                 where=where,
                 hint="Name a target inside the store's path (sub-folders are fine), or write it to a store whose "
                 "path holds it.",
@@ -453,10 +291,9 @@ class FileStore(_FileEndpoint, Store):
                 where=where,
                 hint="Use mode: replace, or let the store's files name their columns.",
             )
-        dataset = self.dataset(request.target)
         try:
-            dataset.parent.mkdir(parents=True, exist_ok=True)
-            self._recover(dataset)
+            dataset.prepare()
+            dataset.recover()
             if request.mode == "append":
                 return self._append(frame, request, dataset)
             incoming = None
@@ -469,31 +306,12 @@ class FileStore(_FileEndpoint, Store):
             return self._replace(frame, request, dataset, incoming)
         except OSError as exc:  # Polars' errors here are mostly the source's data: the flow names both ends
             raise FlowError(
-                f"could not write {self.shown(dataset.file)}: {exc}",
+                f"could not write {dataset.shown_file}: {exc}",
                 where=where,
                 hint=f"Target '{request.target}' is unchanged.",
             ) from exc
 
-    def _recover(self, dataset: Dataset) -> None:
-        """Finish or undo a replace a killed run left half done, and remove its stale staging folders."""
-        for aside in dataset.asides():
-            if dataset.file.exists():
-                shutil.rmtree(aside, ignore_errors=True)  # the replace committed; the old parts are garbage
-            elif not dataset.folder.exists():
-                aside.rename(dataset.folder)  # killed before the commit: the old parts are still the target
-        cutoff = time.time() - STALE_TEMP_AGE.total_seconds()
-        for temp in dataset.temps():
-            with contextlib.suppress(OSError):
-                # the file inside is what a running write keeps touching
-                touched = [temp, *temp.iterdir()] if temp.is_dir() else [temp]
-                if max(path.stat().st_mtime for path in touched) >= cutoff:
-                    continue
-                if temp.is_dir():
-                    shutil.rmtree(temp)
-                else:
-                    temp.unlink()
-
-    def _sink(self, frame: pl.LazyFrame, temp: Path) -> int:
+    def _sink(self, frame: pl.LazyFrame, temp: DataFile) -> int:
         self.file_format.sink(self.file_format.encode(frame), temp, self.settings)
         return self.file_format.count_rows(temp, self.settings)
 
@@ -502,45 +320,28 @@ class FileStore(_FileEndpoint, Store):
     ) -> WriteResult:
         """Write `frame` as the target's one file; a merge passes its `incoming` rows, the rows this run moves
         (what a database store reports too), where the file holds the target's rows."""
-        aside: Path | None = None
+        where = f"flow {request.flow}"
         with dataset.staging() as temp:
             rows = self._sink(frame, temp)
             if rows == 0 and not request.allow_empty:
                 self._refuse_emptying(dataset, request)
             if incoming is not None:
                 rows = incoming.count
-                if rows == 0 and (dataset.file.is_file() or dataset.parts()):
+                if rows == 0 and dataset.has_data(where=where):
                     _before_commit(request, 0)
                     return WriteResult(0)  # merging no rows changes nothing: the target stays as it was
             _before_commit(request, rows)
-            # Order matters for readers and for a crash at any step: a reader must never see the old parts
-            # and the new file together (rows twice). So the parts folder goes aside to a hidden name first,
-            # then the new file is renamed in (the commit), then the old parts are deleted. A crash between
-            # the two renames leaves no visible target and the old parts aside; the next write of this target
-            # restores them (_recover), since the replace did not commit. A crash after the commit leaves
-            # garbage aside that the next write deletes.
-            if dataset.folder.is_dir():
-                aside = dataset.aside_path()
-                dataset.folder.rename(aside)
-            try:
-                checkpoint("write.between_renames")
-                temp.replace(dataset.file)
-            except BaseException:
-                if aside is not None:
-                    aside.rename(dataset.folder)
-                raise
-            _sync_dir(dataset.parent)
+            finish = dataset.commit_replace(temp)
         checkpoint("write.after_commit")
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
+        finish()
         return WriteResult(rows)
 
     def _refuse_emptying(self, dataset: Dataset, request: WriteRequest) -> None:
-        existing = [dataset.file] if dataset.file.is_file() else []
-        if any(self.file_format.count_rows(path, self.settings) for path in existing + dataset.parts()):
+        where = f"flow {request.flow}"
+        if any(self.file_format.count_rows(file, self.settings) for file in dataset.files(where=where)):
             raise FlowError(
                 f"refusing to replace the rows of target '{request.target}' with no rows",
-                where=f"flow {request.flow}",
+                where=where,
                 hint="The target is unchanged. Pass --allow-empty if emptying it is intended.",
             )
 
@@ -548,7 +349,7 @@ class FileStore(_FileEndpoint, Store):
         """The target's current rows, to add `frame` to or merge it into; None when it has no files (or none with
         columns)."""
         where = f"flow {request.flow}"
-        files = dataset.files(where=where, shown=self.shown(dataset.folder))
+        files = dataset.files(where=where)
         if not files:
             return None
         written = self.file_format.encode(frame).collect_schema()
@@ -565,7 +366,7 @@ class FileStore(_FileEndpoint, Store):
         return existing
 
     def _exact_columns(
-        self, files: list[Path], text: list[str], schema: pl.Schema, written: pl.Schema
+        self, files: list[DataFile], text: list[str], schema: pl.Schema, written: pl.Schema
     ) -> dict[str, pl.DataType]:
         """Number columns of the target to read back as the type now written, where the guess cannot hold it (a
         text file's UInt64 and Decimal columns read as Int64 and Float64, an ndjson file's decimals as text) and
@@ -587,7 +388,7 @@ class FileStore(_FileEndpoint, Store):
         lost = as_text.select(_inexact(name, dtype) for name, dtype in wanted.items()).collect()
         return {name: dtype for name, dtype in wanted.items() if not lost[name].item()}
 
-    def _text_columns(self, files: list[Path], written: pl.Schema) -> list[str]:
+    def _text_columns(self, files: list[DataFile], written: pl.Schema) -> list[str]:
         """Columns of the target's files to read as text, as the rows now written hold them as text: those whose
         guessed type does not give the text back ('00123' guessed as 123). Where it does ('1.5' as 1.5), the
         column holds numbers, and text rows for it are a type change on_schema_change must judge."""
@@ -625,22 +426,10 @@ class FileStore(_FileEndpoint, Store):
             _before_commit(request, rows)
             if rows == 0:
                 return WriteResult(0)
-            # Each step is one rename and every state between them shows each row once: an empty new folder
-            # is not data, the old single file moves in as the first part, then the new part is the commit.
-            dataset.folder.mkdir(exist_ok=True)
-            now = datetime.now(UTC)
-            if dataset.file.is_file():
-                written = datetime.fromtimestamp(dataset.file.stat().st_mtime, UTC)
-                earlier = min(written, now - timedelta(microseconds=1))  # sorts before the new part
-                dataset.file.rename(dataset.folder / self._part_name(earlier))
-            temp.replace(dataset.folder / self._part_name(now))
-            _sync_dir(dataset.folder)
-            _sync_dir(dataset.parent)
+            finish = dataset.commit_append(temp)
         checkpoint("write.after_commit")
+        finish()
         return WriteResult(rows)
-
-    def _part_name(self, moment: datetime) -> str:
-        return f"part-{_utc_stamp(moment)}-{uuid.uuid4().hex[:8]}.{self.file_format.extension}"
 
     def _merged(self, frame: pl.LazyFrame, request: WriteRequest, dataset: Dataset) -> tuple[pl.LazyFrame, _Rows]:
         """The target's rows upserted with the new ones by key: the last row per key wins, new after old; and
@@ -678,17 +467,16 @@ class FileStore(_FileEndpoint, Store):
         return frame.unique(subset=key, keep="last", maintain_order=True), incoming
 
     def location(self, target: str) -> str:
-        return self._location(target)
+        return self.dataset(target).location()
 
     def globbed_locations(self, target: str) -> list[str]:
         # `orders/*.parquet` reads the parts an append writes: a part's name stands for them all.
         dataset = self.dataset(target)
-        part = f"part-{_utc_stamp(datetime(2000, 1, 1, tzinfo=UTC))}-00000000.{dataset.extension}"
-        return [self._location(target), f"file:{(dataset.parent.resolve() / dataset.name / part).as_posix()}"]
+        return [dataset.location(), dataset.part_location()]
 
     def max_value(self, target: str, column: str) -> Any:
         dataset = self.dataset(target)
-        files = dataset.files(where=f"store {self.name}", shown=self.shown(dataset.base / dataset.name))
+        files = dataset.files(where=f"store {self.name}")
         if not files:
             return None
         # csv reads the column as text: a guess would take '0010' for the number 10 (TextWatermark has both)
@@ -709,16 +497,10 @@ class FileStore(_FileEndpoint, Store):
         return top.collect().item()
 
     def output_paths(self, target: str) -> list[Path]:
-        dataset = self.dataset(target)
-        return [dataset.file, dataset.folder]
+        return self.dataset(target).output_paths()
 
     def check(self) -> None:
-        if self.base.exists() and not self.base.is_dir():
-            raise FlowError(
-                f"{self.shown(self.base)} is a file, not a folder",
-                where=f"store {self.name}",
-                hint="Change path: in the store's file to a folder.",
-            )
+        self.folder.check(f"store {self.name}", store=True)
 
 
 class _Rows:

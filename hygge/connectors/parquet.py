@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from hygge.connectors.base import Connector
 from hygge.connectors.files import FILE_CAPABILITIES, FileFormat, FileHome, FileSettings, FileStore
+from hygge.connectors.folder import DataFile
 from hygge.lazy import pl
 
 # Polars prefetches row groups up to a budget it does not keep to on local files: on a 10M-row, 40-row-group file it
@@ -26,16 +26,21 @@ class ParquetFormat(FileFormat[ParquetSettings]):
     splits = True
     guesses_types = False
 
-    def scan(self, path: Path, settings: ParquetSettings) -> pl.LazyFrame:
+    def scan(self, file: DataFile, settings: ParquetSettings) -> pl.LazyFrame:
         os.environ.setdefault(*PREFETCH_BUDGET)  # read by Polars when the scan runs
-        return pl.scan_parquet(path, glob=False)  # a file hygge listed, whose name may hold `[` or `*`
+        # glob=False: a file hygge listed, whose name may hold `[` or `*`
+        return pl.scan_parquet(file.source, glob=False, storage_options=file.storage_options)
 
-    def split(self, path: Path, settings: ParquetSettings, rows: int) -> Iterator[pl.LazyFrame]:
-        """Whole row groups, as many as make `rows` rows: Polars reads only the row groups a slice covers."""
+    def split(self, file: DataFile, settings: ParquetSettings, rows: int) -> Iterator[pl.LazyFrame]:
+        """Whole row groups, as many as make `rows` rows: Polars reads only the row groups a slice covers. An
+        object in a store is one piece (its metadata would be fetched once more for nothing)."""
         import pyarrow.parquet as pq
 
-        metadata = pq.read_metadata(path)
-        scan = self.scan(path, settings)
+        scan = self.scan(file, settings)
+        if file.path is None:
+            yield scan
+            return
+        metadata = pq.read_metadata(file.path)
         start = length = 0
         for group in range(metadata.num_row_groups):
             length += metadata.row_group(group).num_rows
@@ -45,8 +50,10 @@ class ParquetFormat(FileFormat[ParquetSettings]):
         if length or not start:  # the rest, or the one empty piece of a file without rows
             yield scan.slice(start, length)
 
-    def sink(self, frame: pl.LazyFrame, path: Path, settings: ParquetSettings) -> None:
-        frame.sink_parquet(path, compression=settings.compression, sync_on_close="all")
+    def sink(self, frame: pl.LazyFrame, file: DataFile, settings: ParquetSettings) -> None:
+        frame.sink_parquet(
+            file.source, compression=settings.compression, sync_on_close="all", storage_options=file.storage_options
+        )
 
 
 class ParquetHome(FileHome):
