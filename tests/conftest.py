@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from databases import db, duckdb_db, postgres_db, sqlite_db  # noqa: F401  (fixtures of the database tests)
+from s3server import bucket, s3_endpoint  # noqa: F401  (fixtures of the S3 tests)
 
 BIN = Path(sys.executable).parent / "hygge"
 

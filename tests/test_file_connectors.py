@@ -463,8 +463,17 @@ def test_watch_and_output_paths(fmt: str, tmp_path: Path) -> None:
 
 def test_settings_are_validated(fmt: str) -> None:
     model = get_connector(fmt).settings_model
-    with pytest.raises(ValueError, match="remote location"):
-        model.model_validate({"type": fmt, "path": "s3://bucket/lake"})
+    with pytest.raises(ValueError, match="'gs://' locations are not supported"):
+        model.model_validate({"type": fmt, "path": "gs://bucket/lake"})
+    with pytest.raises(ValueError, match="in lower case"):
+        model.model_validate({"type": fmt, "path": "S3://bucket/lake"})
+    with pytest.raises(ValueError, match="names its bucket"):
+        model.model_validate({"type": fmt, "path": "s3:///lake"})
+    with pytest.raises(ValueError, match="s3: options apply to an s3:// path only"):
+        model.model_validate({"type": fmt, "path": "data/lake", "s3": {"region": "eu-west-1"}})
+    with pytest.raises(ValueError, match="extra"):
+        model.model_validate({"type": fmt, "path": "s3://bucket/lake", "s3": {"regoin": "eu-west-1"}})
+    assert model.model_validate({"type": fmt, "path": "s3://bucket/lake"}).s3 is None
     with pytest.raises(ValueError, match="extra"):
         model.model_validate({"type": fmt, "path": "x", "colour": "red"})
     assert get_connector(fmt).template_settings["path"].startswith("data/")

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from hygge.connectors.base import (
     Capabilities,
@@ -28,6 +28,7 @@ from hygge.connectors.base import (
     null_key_error,
 )
 from hygge.connectors.folder import DataFile, Dataset, Folder, is_glob, open_folder
+from hygge.connectors.s3folder import S3Options
 from hygge.connectors.timetext import canonical_text, temporal_as_text
 from hygge.decimaltext import too_precise
 from hygge.errors import FlowError
@@ -44,18 +45,31 @@ FILE_CAPABILITIES = Capabilities(
 
 
 class FileSettings(ConnectorSettings):
-    """A folder of datasets; subclasses add their format's options."""
+    """A folder of datasets, local or `s3://bucket/prefix`; subclasses add their format's options."""
 
     path: str
+    s3: S3Options | None = None  # for an s3:// path; else the AWS_* environment variables
 
     @field_validator("path")
     @classmethod
-    def _local_folder(cls, value: str) -> str:
+    def _folder(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("path must name a folder, such as data/lake")
-        if "://" in value:
-            raise ValueError(f"'{value}' is a remote location; file connectors use local folders only")
+            raise ValueError("path must name a folder, such as data/lake, or s3://bucket/lake")
+        scheme, sep, rest = value.partition("://")
+        if sep and scheme != "s3":
+            raise ValueError(
+                f"'{scheme}://' locations are not supported; use a local folder or s3://bucket/prefix"
+                + (" (S3 URLs start with s3://, in lower case)" if scheme.lower() in ("s3", "s3a", "s3n") else "")
+            )
+        if sep and not rest.split("/", 1)[0]:
+            raise ValueError("an S3 path names its bucket: s3://bucket/prefix")
         return value
+
+    @model_validator(mode="after")
+    def _s3_with_s3_path(self) -> FileSettings:
+        if self.s3 is not None and not self.path.startswith("s3://"):
+            raise ValueError("s3: options apply to an s3:// path only; this path is a local folder")
+        return self
 
 
 S = TypeVar("S", bound=FileSettings)
@@ -112,7 +126,7 @@ class _FileEndpoint:
 
     @cached_property
     def folder(self) -> Folder:
-        return open_folder(self.settings.path, self.root)
+        return open_folder(self.settings.path, self.root, self.settings.s3)
 
     def dataset(self, name: str) -> Dataset:
         ext = self.file_format.extension
