@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import polars as pl
@@ -101,6 +102,13 @@ def test_an_incremental_target_on_s3_gives_its_watermark(bucket: Bucket) -> None
         ReadRequest(flow="f", source="orders", incremental=Incremental(cursor="id", after=3))
     )
     assert only.collect()["id"].to_list() == [4, 5]
+
+
+def test_objects_are_not_cut_into_pieces(bucket: Bucket) -> None:
+    write("parquet", bucket, FIRST)
+    frame, pieces = home("parquet", bucket).read_with_pieces(ReadRequest(flow="f", source="orders"))
+    assert pieces is None  # a database store streams Polars' batches of it instead (bounded memory)
+    assert frame.collect().height == 3
 
 
 def test_globs_read_matching_objects_and_skip_hidden_ones(bucket: Bucket) -> None:
@@ -243,6 +251,8 @@ def test_a_project_reaches_s3_through_a_target_and_the_aws_environment(tmp_path:
             "flows/orders.yml": "incremental: {cursor: id}\n",
             "flows/report.yml": "home: lake\nstore: reports\nsource: orders\n",
             "stores/reports.yml": "type: csv\npath: data/reports\n",
+            "flows/shop.yml": "home: lake\nstore: shop_db\nsource: orders\ntarget: orders\n",
+            "stores/shop_db.yml": "type: sqlite\npath: data/shop.sqlite\n",  # a database store takes S3 objects
             "data/drops/orders.csv": "id,amount\n1,1.5\n2,2.5\n",
         },
     )
@@ -258,6 +268,8 @@ def test_a_project_reaches_s3_through_a_target_and_the_aws_environment(tmp_path:
     lake = pl.concat(pl.read_parquet(bucket.get(key)) for key in bucket.keys("lake/orders/"))
     assert sorted(lake["id"].to_list()) == [1, 2, 3]  # the watermark came from the S3 target: no row twice
     assert pl.read_csv(root / "data/reports/report.csv")["id"].sort().to_list() == [1, 2, 3]
+    with sqlite3.connect(root / "data/shop.sqlite") as db:
+        assert db.execute("SELECT count(*), sum(id) FROM orders").fetchone() == (3, 6)
     assert not (root / "data/lake").exists()
 
     checked = run_hygge("check", "--connect", "--target", "prod", cwd=root, env=bucket.env)

@@ -214,8 +214,8 @@ class FileHome(_FileEndpoint, Home):
         """The files' parts in order, when every file has the frame's own schema (a concat that widens types or
         fills missing columns is left to Polars)."""
         fmt, settings = self.file_format, self.settings
-        if not fmt.splits:
-            return None
+        if not fmt.splits or any(file.path is None for file in files):
+            return None  # an object in a store is not split: the store takes Polars' streamed batches
         if len(files) > 1 and any(fmt.scan(file, settings).collect_schema() != schema for file in files):
             return None
 

@@ -32,15 +32,12 @@ class ParquetFormat(FileFormat[ParquetSettings]):
         return pl.scan_parquet(file.source, glob=False, storage_options=file.storage_options)
 
     def split(self, file: DataFile, settings: ParquetSettings, rows: int) -> Iterator[pl.LazyFrame]:
-        """Whole row groups, as many as make `rows` rows: Polars reads only the row groups a slice covers. An
-        object in a store is one piece (its metadata would be fetched once more for nothing)."""
+        """Whole row groups, as many as make `rows` rows: Polars reads only the row groups a slice covers."""
         import pyarrow.parquet as pq
 
-        scan = self.scan(file, settings)
-        if file.path is None:
-            yield scan
-            return
+        assert file.path is not None, "only local files are split"
         metadata = pq.read_metadata(file.path)
+        scan = self.scan(file, settings)
         start = length = 0
         for group in range(metadata.num_row_groups):
             length += metadata.row_group(group).num_rows
