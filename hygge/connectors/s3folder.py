@@ -122,20 +122,28 @@ class _Bucket:
         endpoint = o.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
         return True if endpoint.startswith("http://") else None
 
+    def _settings(self) -> dict[str, str | bool]:
+        """The options that are set, by obstore's names (Polars takes the same with `aws_` before them)."""
+        o = self.options
+        values: dict[str, str | bool | None] = {
+            "endpoint": o.endpoint_url,
+            "region": o.region,
+            "access_key_id": o.access_key_id,
+            "secret_access_key": o.secret_access_key,
+            "session_token": o.session_token,
+            "skip_signature": True if o.anonymous else None,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
     @property
     def polars_options(self) -> dict[str, str]:
-        o = self.options
-        values = {
-            "aws_endpoint_url": o.endpoint_url,
-            "aws_region": o.region,
-            "aws_access_key_id": o.access_key_id,
-            "aws_secret_access_key": o.secret_access_key,
-            "aws_session_token": o.session_token,
-            "aws_skip_signature": "true" if o.anonymous else None,
+        values = {**self._settings(), "allow_http": self._allow_http()}
+        polars_name = {"endpoint": "endpoint_url"}
+        return {
+            f"aws_{polars_name.get(key, key)}": str(value).lower() if isinstance(value, bool) else value
+            for key, value in values.items()
+            if value is not None
         }
-        if (allow := self._allow_http()) is not None:
-            values["aws_allow_http"] = str(allow).lower()
-        return {key: value for key, value in values.items() if value is not None}
 
     @property
     def store(self) -> Any:
@@ -145,21 +153,12 @@ class _Bucket:
                     from obstore.store import S3Store
                 except ImportError as exc:
                     raise MissingDriverError("s3", "obstore", "s3") from exc
-                o = self.options
-                config = {
-                    "endpoint": o.endpoint_url,
-                    "region": o.region,
-                    "access_key_id": o.access_key_id,
-                    "secret_access_key": o.secret_access_key,
-                    "session_token": o.session_token,
-                    "skip_signature": True if o.anonymous else None,
-                }
                 client: dict[str, Any] = {"connect_timeout": _CONNECT_TIMEOUT}
                 if (allow := self._allow_http()) is not None:
                     client["allow_http"] = allow
                 self._store = S3Store(
                     self.name,
-                    config={key: value for key, value in config.items() if value is not None},  # type: ignore[arg-type]
+                    config=self._settings(),  # type: ignore[arg-type]
                     client_options=client,  # type: ignore[arg-type]
                     retry_config=_RETRY,  # type: ignore[arg-type]
                 )
