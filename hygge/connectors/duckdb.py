@@ -20,14 +20,12 @@ from hygge.connectors.sql import (
     FileDatabaseSettings,
     Session,
     SqlConnector,
-    TableName,
     as_type,
     driver_error,
     import_driver,
     inner_type,
-    quote,
-    sql_literal,
 )
+from hygge.connectors.sqlnames import TableName, quote, sql_literal
 from hygge.errors import FlowError
 from hygge.lazy import pl
 from hygge.schema import type_label

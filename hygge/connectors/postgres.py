@@ -29,12 +29,12 @@ from hygge.connectors.sql import (
     Parts,
     Session,
     SqlConnector,
-    TableName,
     import_driver,
     inner_type,
     is_nested,
     range_conditions,
 )
+from hygge.connectors.sqlnames import TableName
 from hygge.errors import FlowError
 from hygge.lazy import pl
 

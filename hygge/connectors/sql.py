@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import threading
 import time
 import uuid
@@ -40,6 +39,7 @@ from hygge.connectors.base import (
     stop_if_cancelled,
 )
 from hygge.connectors.feed import Feeder, Shaped
+from hygge.connectors.sqlnames import TableName, quote, split_name
 from hygge.connectors.timetext import temporal_as_text
 from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
 from hygge.faults import checkpoint
@@ -66,10 +66,7 @@ __all__ = [
     "SqlConnector",
     "SqlHome",
     "SqlStore",
-    "TableName",
     "import_driver",
-    "quote",
-    "split_name",
 ]
 
 SQL_CAPABILITIES = Capabilities(home=True, store=True, query=True, merge_needs_unique_key=True, incremental=True)
@@ -93,7 +90,6 @@ LIKELY_FORMAT_SAMPLE = 100
 # and when reading a whole text column for the largest number or latest time it holds.
 WATERMARK_BATCH_ROWS = 1000
 TEXT_WATERMARK_BATCH_ROWS = 100_000
-_NAME_PART = re.compile(r'"((?:[^"]|"")*)"|([^.]*)')
 
 
 class DatabaseError(FlowError):
@@ -116,46 +112,6 @@ def import_driver(module: str, type_name: str, extra: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDriverError(type_name, module.split(".")[0].replace("_", "-"), extra) from exc
-
-
-# --- names -----------------------------------------------------------------------------------
-
-
-def quote(name: str) -> str:
-    """`name` as a quoted SQL identifier, whatever characters it holds."""
-    if "\x00" in name:
-        raise FlowError(f"the name {name!r} holds a NUL character, which no database accepts")
-    return '"' + name.replace('"', '""') + '"'
-
-
-def split_name(text: str) -> list[str]:
-    """`shop.orders` -> ['shop', 'orders']; a part in double quotes may hold dots (`"my.schema".t`)."""
-    parts: list[str] = []
-    position = 0
-    while True:
-        match = _NAME_PART.match(text, position)
-        assert match is not None  # the pattern matches an empty part too
-        quoted, plain = match.groups()
-        parts.append(quoted.replace('""', '"') if quoted is not None else plain)
-        position = match.end()
-        if position >= len(text):
-            return parts
-        if text[position] != ".":
-            raise ValueError(f"unexpected {text[position]!r} after a quoted name")
-        position += 1
-
-
-@dataclass(frozen=True)
-class TableName:
-    schema: str
-    name: str
-
-    @property
-    def sql(self) -> str:
-        return f"{quote(self.schema)}.{quote(self.name)}"
-
-    def __str__(self) -> str:
-        return f"{self.schema}.{self.name}"
 
 
 # Connections a large table is read over at once (Database.parts): one per core of the machines hygge is measured on.
@@ -560,11 +516,6 @@ class Database(ABC):
         """The driver's batches, checked where the driver does not (SQLite's text): this runs on the threads that
         read ahead, beside the database, rather than on the one that converts and writes."""
         return batches
-
-
-def sql_literal(text: str) -> str:
-    """`text` as an SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def stray_mark_sql(strays: Sequence[tuple[str, str]]) -> str:

@@ -23,14 +23,12 @@ from hygge.connectors.sql import (
     Parts,
     Session,
     SqlConnector,
-    TableName,
     import_driver,
     is_nested,
-    quote,
     range_conditions,
-    sql_literal,
     stray_mark_sql,
 )
+from hygge.connectors.sqlnames import TableName, quote, sql_literal
 from hygge.decimaltext import too_precise
 from hygge.errors import FlowError
 from hygge.lazy import pl
