@@ -21,8 +21,9 @@ from pydantic import ValidationError
 
 from hygge.connectors import get_connector
 from hygge.connectors.base import Cancelled, Incremental, ReadRequest, WriteRequest
-from hygge.connectors.sql import PARALLEL_READS, STAGE_PREFIX, DatabaseError
+from hygge.connectors.sql import PARALLEL_READS, STAGE_PREFIX
 from hygge.connectors.sqlnames import quote, split_name
+from hygge.connectors.sqlsession import DatabaseError
 from hygge.errors import FlowError, MissingDriverError
 
 ORDERS = pl.DataFrame({"id": [1, 2, 3], "amount": [10.5, 20.0, 7.25], "status": ["paid", "new", "paid"]})

@@ -8,7 +8,6 @@ loads a staging table and upserts from it. Schema evolution, type mapping and id
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 import time
@@ -40,13 +39,13 @@ from hygge.connectors.base import (
 )
 from hygge.connectors.feed import Feeder, Shaped
 from hygge.connectors.sqlnames import TableName, quote, split_name
+from hygge.connectors.sqlsession import DatabaseError, Session
 from hygge.connectors.timetext import temporal_as_text
-from hygge.errors import FlowError, MissingDriverError, did_you_mean, first_line
+from hygge.errors import FlowError, did_you_mean, first_line
 from hygge.faults import checkpoint
 from hygge.incremental import lower_bound, only_new_rows, text_watermark
 from hygge.lazy import pl
 from hygge.prefetch import merged, prefetched
-from hygge.redact import redact
 from hygge.schema import apply_schema_plan, plan_schema_change, type_label
 
 if TYPE_CHECKING:
@@ -54,19 +53,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SQL_CAPABILITIES",
-    "AdbcSession",
     "Column",
     "Database",
-    "DatabaseError",
     "FileDatabase",
     "FileDatabaseSettings",
     "PARALLEL_READS",
     "Parts",
-    "Session",
     "SqlConnector",
     "SqlHome",
     "SqlStore",
-    "import_driver",
 ]
 
 SQL_CAPABILITIES = Capabilities(home=True, store=True, query=True, merge_needs_unique_key=True, incremental=True)
@@ -90,28 +85,6 @@ LIKELY_FORMAT_SAMPLE = 100
 # and when reading a whole text column for the largest number or latest time it holds.
 WATERMARK_BATCH_ROWS = 1000
 TEXT_WATERMARK_BATCH_ROWS = 100_000
-
-
-class DatabaseError(FlowError):
-    """A database refused a statement or a connection; `retryable` when trying again may help (locks, network)."""
-
-    def __init__(self, message: str, *, retryable: bool = False, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.retryable = retryable
-
-
-def driver_error(exc: BaseException, *, retryable: bool) -> DatabaseError:
-    """A driver's exception as a DatabaseError: its first lines, passwords masked."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return DatabaseError(redact(" ".join(lines[:3]) or type(exc).__name__), retryable=retryable)
-
-
-def import_driver(module: str, type_name: str, extra: str) -> Any:
-    """Import a driver module when it is first needed, or say how to install it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDriverError(type_name, module.split(".")[0].replace("_", "-"), extra) from exc
 
 
 # Connections a large table is read over at once (Database.parts): one per core of the machines hygge is measured on.
@@ -156,100 +129,6 @@ class Column:
     read_as_text: bool = False
     write_as_text: bool = False
     read_as: str = ""
-
-
-# --- sessions --------------------------------------------------------------------------------
-
-
-class Session(ABC):
-    """One open connection; driver errors come out as DatabaseError."""
-
-    @abstractmethod
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """Run a statement that returns nothing."""
-
-    @abstractmethod
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a small query and return all its rows."""
-
-    @abstractmethod
-    def batches(self, sql: str, batch_size: int, params: Sequence[Any] = ()) -> Generator[pa.RecordBatch, None, None]:
-        """Stream a query's rows as Arrow record batches of about `batch_size` rows."""
-
-    @abstractmethod
-    def ingest(self, table: TableName, reader: pa.RecordBatchReader) -> None:
-        """Insert every batch of `reader` into the existing `table`, matching columns by name."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Close the connection (an open transaction is rolled back)."""
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def transaction(self, begin: str) -> Iterator[None]:
-        """Everything inside commits together, or rolls back on any exception (Ctrl-C included)."""
-        self.execute(begin)
-        try:
-            yield
-        except BaseException:
-            try:
-                self.execute("ROLLBACK")
-            except DatabaseError:
-                pass  # the connection is gone, and the transaction with it
-            raise
-        self.execute("COMMIT")
-
-
-class AdbcSession(Session):
-    """A session over an ADBC DB-API connection in autocommit mode; hygge issues BEGIN and COMMIT itself."""
-
-    def __init__(self, connection: Any, read_options: dict[str, str], *, schema_is_catalog: bool = False) -> None:
-        self.connection = connection
-        self.read_options = read_options  # `{rows}` in a value is the batch size
-        self.schema_is_catalog = schema_is_catalog  # SQLite's driver calls an attached database a catalog
-
-    @staticmethod
-    @contextmanager
-    def errors() -> Iterator[None]:
-        import adbc_driver_manager.dbapi as dbapi
-
-        try:
-            yield
-        except dbapi.OperationalError as exc:
-            raise driver_error(exc, retryable=True) from exc
-        except dbapi.Error as exc:
-            raise driver_error(exc, retryable=False) from exc
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        with self.errors(), closing(self.connection.cursor()) as cursor:
-            cursor.execute(sql, list(params) or None)
-
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.errors(), closing(self.connection.cursor()) as cursor:
-            cursor.execute(sql, list(params) or None)
-            return list(cursor.fetchall())
-
-    def batches(self, sql: str, batch_size: int, params: Sequence[Any] = ()) -> Generator[pa.RecordBatch, None, None]:
-        with self.errors(), closing(self.connection.cursor()) as cursor:
-            options = {key: value.format(rows=batch_size) for key, value in self.read_options.items()}
-            if options:
-                cursor.adbc_statement.set_options(**options)
-            cursor.execute(sql, list(params) or None)
-            yield from cursor.fetch_record_batch()
-
-    def ingest(self, table: TableName, reader: pa.RecordBatchReader) -> None:
-        with self.errors(), closing(self.connection.cursor()) as cursor:
-            where = {"catalog_name" if self.schema_is_catalog else "db_schema_name": table.schema}
-            cursor.adbc_ingest(table.name, reader, mode="append", **where)
-
-    def close(self) -> None:
-        with self.errors():
-            self.connection.close()
 
 
 # --- databases -------------------------------------------------------------------------------

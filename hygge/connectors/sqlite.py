@@ -15,20 +15,17 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from hygge.connectors.sql import (
-    AdbcSession,
     Column,
-    DatabaseError,
     FileDatabase,
     FileDatabaseSettings,
     Parts,
-    Session,
     SqlConnector,
-    import_driver,
     is_nested,
     range_conditions,
     stray_mark_sql,
 )
 from hygge.connectors.sqlnames import TableName, quote, sql_literal
+from hygge.connectors.sqlsession import AdbcSession, DatabaseError, Session, import_driver
 from hygge.decimaltext import too_precise
 from hygge.errors import FlowError
 from hygge.lazy import pl
