@@ -21,7 +21,8 @@ from pydantic import ValidationError
 
 from hygge.connectors import get_connector
 from hygge.connectors.base import Cancelled, Incremental, ReadRequest, WriteRequest
-from hygge.connectors.sql import PARALLEL_READS, STAGE_PREFIX
+from hygge.connectors.sql import STAGE_PREFIX
+from hygge.connectors.sqldatabase import PARALLEL_READS
 from hygge.connectors.sqlnames import quote, split_name
 from hygge.connectors.sqlsession import DatabaseError
 from hygge.errors import FlowError, MissingDriverError
@@ -566,7 +567,8 @@ def test_values_a_format_missed_read_as_the_first_other_format_that_reads_them(d
 
 def test_a_column_whose_first_values_are_null_still_takes_a_fixed_format() -> None:
     # A timestamp column that is null in the first batch chooses its format from the first batch with values.
-    from hygge.connectors.sql import _FIXED_FORMATS, Column, _Converter
+    from hygge.connectors.sql import _FIXED_FORMATS, _Converter
+    from hygge.connectors.sqldatabase import Column
 
     convert = _Converter([Column("at", "TIMESTAMP", pl.Datetime("us"))])
     empty = convert(pl.DataFrame({"at": [None, None]}, schema={"at": pl.String}))

@@ -13,7 +13,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hygge.connectors.infinity import Infinities
-from hygge.connectors.sql import Column, FileDatabase, FileDatabaseSettings, SqlConnector, as_type, inner_type
+from hygge.connectors.sql import SqlConnector
+from hygge.connectors.sqldatabase import Column, FileDatabase, FileDatabaseSettings, as_type, inner_type
 from hygge.connectors.sqlnames import TableName, quote, sql_literal
 from hygge.connectors.sqlsession import DatabaseError, Session, driver_error, import_driver
 from hygge.errors import FlowError

@@ -14,12 +14,12 @@ from contextlib import closing
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from hygge.connectors.sql import (
+from hygge.connectors.sql import SqlConnector
+from hygge.connectors.sqldatabase import (
     Column,
     FileDatabase,
     FileDatabaseSettings,
     Parts,
-    SqlConnector,
     is_nested,
     range_conditions,
     stray_mark_sql,
