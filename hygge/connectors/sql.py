@@ -32,16 +32,17 @@ from hygge.connectors.base import (
     null_key_error,
 )
 from hygge.connectors.feed import Feeder, Shaped
-from hygge.connectors.sqldatabase import Column, Database, inner_type, is_nested, time_step
+from hygge.connectors.sqldatabase import Column, Database
 from hygge.connectors.sqlnames import TableName, quote
 from hygge.connectors.sqlread import batches, scan
 from hygge.connectors.sqlsession import DatabaseError, Session
+from hygge.connectors.sqlwrite import to_stored
 from hygge.connectors.timetext import temporal_as_text
 from hygge.errors import FlowError, did_you_mean
 from hygge.faults import checkpoint
 from hygge.incremental import lower_bound, only_new_rows, text_watermark
 from hygge.lazy import pl
-from hygge.schema import apply_schema_plan, plan_schema_change, type_label
+from hygge.schema import apply_schema_plan, plan_schema_change
 
 __all__ = [
     "SQL_CAPABILITIES",
@@ -59,68 +60,6 @@ STAGE_PREFIX = "_hygge_stage_"
 # and when reading a whole text column for the largest number or latest time it holds.
 WATERMARK_BATCH_ROWS = 1000
 TEXT_WATERMARK_BATCH_ROWS = 100_000
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-
-def json_text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A nested column as JSON text (null stays null)."""
-    column = pl.col(name)
-    if isinstance(dtype, pl.Struct):
-        encoded = column.struct.json_encode()
-    else:
-        # Polars encodes structs only, so a list is wrapped as {"v": [...]} and unwrapped again.
-        encoded = pl.struct(column.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
-    return pl.when(column.is_null()).then(None).otherwise(encoded).alias(name)
-
-
-def _element(dtype: pl.DataType) -> pl.DataType:
-    return inner_type(dtype) if isinstance(dtype, pl.List | pl.Array) else dtype
-
-
-def to_stored(name: str, source: pl.DataType, stored: pl.DataType, database: Database | None = None) -> pl.Expr:
-    """Column `name` converted from its incoming type to the type its table column holds. A time finer than the
-    column keeps (nanoseconds into PostgreSQL's microseconds) is an error, never cut short: values whose finer
-    part is zero pass."""
-    column = pl.col(name)
-    if database is not None and (step := time_step(_element(source))) is not None:
-        kept = database.kept_step(_element(stored))
-        if kept is not None and kept > step:
-            column = _whole_steps(name, source, stored, kept // step, database)
-    if source == stored:
-        return column
-    if stored == pl.String and is_nested(source):
-        return json_text(name, source)
-    if isinstance(source, pl.Datetime) and isinstance(stored, pl.Datetime) and source.time_zone:
-        column = column.dt.convert_time_zone(stored.time_zone or "UTC")
-    return column.cast(stored).alias(name)
-
-
-_STEPS = {1_000_000: "milliseconds", 1_000: "microseconds"}
-
-
-def _whole_steps(name: str, source: pl.DataType, stored: pl.DataType, factor: int, database: Database) -> pl.Expr:
-    """Column `name`, checked per batch (vectorised) that no value has a part finer than its table column keeps:
-    `factor` of the source's steps make one of the column's."""
-    kept = _STEPS.get(factor * (time_step(_element(source)) or 1), "step")
-
-    def exactly(values: pl.Series) -> pl.Series:
-        flat = values.explode() if isinstance(source, pl.List | pl.Array) else values
-        finer = flat.to_physical() % factor != 0
-        if finer.any():
-            # as text: a Python datetime (and Polars' text of a Time) drops the nanoseconds
-            first = flat.filter(finer).head(1)
-            shown = (first.dt.to_string("%H:%M:%S%.f") if first.dtype == pl.Time else first.cast(pl.String))[0]
-            raise FlowError(
-                f"column '{name}' holds {shown}, but {database.type_name} keeps {kept}: "
-                f"storing it as {type_label(_element(stored))} would cut it short",
-                hint=f"The target is unchanged. Cut the values to {kept} on purpose in the source (in a query, or "
-                "where they are made), or store them where nanoseconds are kept.",
-            )
-        return values
-
-    return pl.col(name).map_batches(exactly, return_dtype=source, is_elementwise=True)
 
 
 @dataclass
