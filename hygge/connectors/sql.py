@@ -1,9 +1,11 @@
 """What the sqlite, duckdb and postgres connectors share: reading and writing a database through Arrow.
 
-A `Database` says how to reach one database and how its SQL and types differ; everything else lives here once.
-Reading runs a query and hands its Arrow batches to Polars as a lazy source. Writing streams a frame's batches
-into the database inside one transaction: replace loads a staging table and swaps it in, append inserts, merge
-loads a staging table and upserts from it. Schema evolution, type mapping and identifier quoting are shared.
+A `Database` (sqldatabase.py) says how to reach one database and how its SQL and types differ; the home, store and
+connector here do everything else once. Reading runs a query and hands its Arrow batches to Polars as a lazy
+source (sqlread.py). Writing streams a frame's batches, in the types their table columns hold (sqlwrite.py), into
+the database inside one transaction: replace loads a staging table and swaps it in, append inserts, merge loads a
+staging table and upserts from it. Schema evolution, type mapping and identifier quoting (sqlnames.py) are shared;
+sessions and driver errors are in sqlsession.py.
 """
 
 from __future__ import annotations
@@ -44,12 +46,7 @@ from hygge.incremental import lower_bound, only_new_rows, text_watermark
 from hygge.lazy import pl
 from hygge.schema import apply_schema_plan, plan_schema_change
 
-__all__ = [
-    "SQL_CAPABILITIES",
-    "SqlConnector",
-    "SqlHome",
-    "SqlStore",
-]
+__all__ = ["SQL_CAPABILITIES", "SqlConnector", "SqlHome", "SqlStore"]
 
 SQL_CAPABILITIES = Capabilities(home=True, store=True, query=True, merge_needs_unique_key=True, incremental=True)
 # Columns hygge adds to its staging tables; a source column of the same name is refused.
