@@ -19,7 +19,8 @@ import pytest
 
 from hygge.connectors import get_connector
 from hygge.connectors.base import ReadRequest, WriteRequest
-from hygge.connectors.sql import Database, SqlHome, SqlStore
+from hygge.connectors.sql import SqlHome, SqlStore
+from hygge.connectors.sqldatabase import Database
 
 POSTGRES_URL = os.environ.get("HYGGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 KINDS = ("sqlite", "duckdb", "postgres")

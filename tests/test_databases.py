@@ -21,7 +21,10 @@ from pydantic import ValidationError
 
 from hygge.connectors import get_connector
 from hygge.connectors.base import Cancelled, Incremental, ReadRequest, WriteRequest
-from hygge.connectors.sql import PARALLEL_READS, STAGE_PREFIX, DatabaseError, quote, split_name
+from hygge.connectors.sql import STAGE_PREFIX
+from hygge.connectors.sqldatabase import PARALLEL_READS
+from hygge.connectors.sqlnames import quote, split_name
+from hygge.connectors.sqlsession import DatabaseError
 from hygge.errors import FlowError, MissingDriverError
 
 ORDERS = pl.DataFrame({"id": [1, 2, 3], "amount": [10.5, 20.0, 7.25], "status": ["paid", "new", "paid"]})
@@ -506,7 +509,7 @@ ODD_MOMENTS = [
 
 def _every_format(column: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
     """Each value as the first of the variable-width formats that reads it: what hygge reads a value as."""
-    from hygge.connectors.sql import _formats, _parse_as
+    from hygge.connectors.sqlread import _formats, _parse_as
 
     return pl.coalesce([_parse_as(column, dtype, fmt) for fmt in _formats(dtype)])
 
@@ -516,7 +519,7 @@ def test_fixed_width_timestamp_formats_read_only_what_every_format_reads_the_sam
     # hygge parses with a fixed-width format where the first value has one (several times faster); a value it
     # reads must read the same as with every format, or speed would cost a value (those it cannot read are
     # parsed again with every format).
-    from hygge.connectors.sql import _FIXED_FORMATS, _parse_as
+    from hygge.connectors.sqlread import _FIXED_FORMATS, _parse_as
 
     # Behind a run of ordinary values, as in a batch.
     text = pl.DataFrame({"at": ["2024-05-05 01:02:03.456789"] * 20 + ODD_MOMENTS})
@@ -535,7 +538,7 @@ def test_fixed_width_timestamp_formats_read_only_what_every_format_reads_the_sam
 def test_values_a_format_missed_read_as_the_first_other_format_that_reads_them(dtype: pl.Datetime) -> None:
     # The formats are tried one after another on what is still missing, not all at once on every missed value;
     # each value must still read as it would with every format at once, in its own row.
-    from hygge.connectors.sql import _FIXED_FORMATS, _formats, _parse_as, _parse_missed
+    from hygge.connectors.sqlread import _FIXED_FORMATS, _formats, _parse_as, _parse_missed
 
     shapes = [*ODD_MOMENTS, "2024-03-04 05:06", "2024-03-04", "2024-03-04T05:06:07.5", "2024-03-04 05:06+02:00"]
     shapes += ["2024-03-04 05:06:07.25-01:30", "2024-03-04T05:06:07Z", None, "no date"]
@@ -564,7 +567,8 @@ def test_values_a_format_missed_read_as_the_first_other_format_that_reads_them(d
 
 def test_a_column_whose_first_values_are_null_still_takes_a_fixed_format() -> None:
     # A timestamp column that is null in the first batch chooses its format from the first batch with values.
-    from hygge.connectors.sql import _FIXED_FORMATS, Column, _Converter
+    from hygge.connectors.sqldatabase import Column
+    from hygge.connectors.sqlread import _FIXED_FORMATS, _Converter
 
     convert = _Converter([Column("at", "TIMESTAMP", pl.Datetime("us"))])
     empty = convert(pl.DataFrame({"at": [None, None]}, schema={"at": pl.String}))
@@ -601,7 +605,7 @@ def test_sqlite_timestamps_of_another_shape_later_in_a_column_read_exactly(sqlit
 
 def test_the_format_chosen_reads_all_of_the_first_values() -> None:
     # One whole second without a fraction among the first values (Python's isoformat) takes the flexible format.
-    from hygge.connectors.sql import _likely_format
+    from hygge.connectors.sqlread import _likely_format
 
     fractions = [f"2024-01-01T10:00:{i % 60:02}.{i:06}" for i in range(1, 150)]
     assert _likely_format(pl.Series(fractions), pl.Datetime("us")) == "%Y-%m-%dT%H:%M:%S.%6f"

@@ -13,21 +13,10 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hygge.connectors.infinity import Infinities
-from hygge.connectors.sql import (
-    Column,
-    DatabaseError,
-    FileDatabase,
-    FileDatabaseSettings,
-    Session,
-    SqlConnector,
-    TableName,
-    as_type,
-    driver_error,
-    import_driver,
-    inner_type,
-    quote,
-    sql_literal,
-)
+from hygge.connectors.sql import SqlConnector
+from hygge.connectors.sqldatabase import Column, FileDatabase, FileDatabaseSettings, as_type, inner_type
+from hygge.connectors.sqlnames import TableName, quote, sql_literal
+from hygge.connectors.sqlsession import DatabaseError, Session, driver_error, import_driver
 from hygge.errors import FlowError
 from hygge.lazy import pl
 from hygge.schema import type_label

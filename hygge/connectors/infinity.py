@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hygge.connectors.sql import Column, quote
+from hygge.connectors.sqldatabase import Column
+from hygge.connectors.sqlnames import quote
 from hygge.errors import FlowError
 from hygge.lazy import pl
 from hygge.schema import type_label

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from functools import cache
 
 from hygge.connectors.infinity import Infinities
-from hygge.connectors.sql import Column, quote
+from hygge.connectors.sqldatabase import Column
+from hygge.connectors.sqlnames import quote
 from hygge.decimaltext import too_precise
 from hygge.errors import FlowError
 from hygge.lazy import pl

@@ -21,20 +21,10 @@ from pydantic import field_validator, model_validator
 
 from hygge.connectors.base import ConnectorSettings
 from hygge.connectors.pgvalues import MAX_PRECISION, NUMERIC, UNCONSTRAINED_NUMERIC, check_batch, dimensions_sql
-from hygge.connectors.sql import (
-    AdbcSession,
-    Column,
-    Database,
-    DatabaseError,
-    Parts,
-    Session,
-    SqlConnector,
-    TableName,
-    import_driver,
-    inner_type,
-    is_nested,
-    range_conditions,
-)
+from hygge.connectors.sql import SqlConnector
+from hygge.connectors.sqldatabase import Column, Database, Parts, inner_type, is_nested, range_conditions
+from hygge.connectors.sqlnames import TableName
+from hygge.connectors.sqlsession import AdbcSession, DatabaseError, Session, import_driver
 from hygge.errors import FlowError
 from hygge.lazy import pl
 

@@ -14,23 +14,18 @@ from contextlib import closing
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from hygge.connectors.sql import (
-    AdbcSession,
+from hygge.connectors.sql import SqlConnector
+from hygge.connectors.sqldatabase import (
     Column,
-    DatabaseError,
     FileDatabase,
     FileDatabaseSettings,
     Parts,
-    Session,
-    SqlConnector,
-    TableName,
-    import_driver,
     is_nested,
-    quote,
     range_conditions,
-    sql_literal,
     stray_mark_sql,
 )
+from hygge.connectors.sqlnames import TableName, quote, sql_literal
+from hygge.connectors.sqlsession import AdbcSession, DatabaseError, Session, import_driver
 from hygge.decimaltext import too_precise
 from hygge.errors import FlowError
 from hygge.lazy import pl
