@@ -154,7 +154,36 @@ def test_a_missing_bucket_and_an_unreachable_server_are_clear_errors(bucket: Buc
         home("parquet", closed).check()
 
 
-# --- the commit record: a write killed midway, as a power cut would -------------------------------------------
+# --- the commit record: a write stopped midway ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", ["write.s3.recorded", "write.s3.copied"])
+def test_a_write_stopped_after_its_commit_record_is_seen_and_finished(
+    bucket: Bucket, step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write("parquet", bucket, FIRST, "append")
+    write("parquet", bucket, SECOND, "append")
+    monkeypatch.setenv("HYGGE_FAULT", step)
+    with pytest.raises(FlowError, match="injected fault"):
+        write("parquet", bucket, SECOND)  # a replace of two parts: committed by its record
+    monkeypatch.delenv("HYGGE_FAULT")
+    assert_frame_equal(read("parquet", bucket), SECOND)  # readers follow the record
+    write("parquet", bucket, FIRST, "append")  # finishes the record first, then appends
+    assert_frame_equal(read("parquet", bucket), pl.concat([FIRST, SECOND]).sort("id"))
+    assert hidden(bucket) == []
+
+    write("parquet", bucket, SECOND)
+    monkeypatch.setenv("HYGGE_FAULT", step)
+    with pytest.raises(FlowError, match="injected fault"):
+        write("parquet", bucket, FIRST, "append")  # the single file moves in as the first part: a record
+    monkeypatch.delenv("HYGGE_FAULT")
+    assert_frame_equal(read("parquet", bucket), pl.concat([FIRST, SECOND]).sort("id"))
+    write("parquet", bucket, FIRST.clear(), "append")
+    assert_frame_equal(read("parquet", bucket), pl.concat([FIRST, SECOND]).sort("id"))
+    assert hidden(bucket) == []
+
+
+# The same, as a power cut would do it: the process killed at each step (slow: several hygge processes each).
 
 
 def s3_project(tmp_path: Path, bucket: Bucket, mode: str) -> Path:
@@ -179,6 +208,7 @@ def copied_ids(bucket: Bucket, root: Path) -> list[int]:
     return sorted(pl.read_parquet(bucket.get("out/copy.parquet"))["id"].to_list())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["write.s3.recorded", "write.s3.copied"])
 def test_a_replace_of_parts_killed_after_its_commit_shows_only_the_new_rows(
     tmp_path: Path, bucket: Bucket, step: str
@@ -201,6 +231,7 @@ def test_a_replace_of_parts_killed_after_its_commit_shows_only_the_new_rows(
     assert copied_ids(bucket, root) == [7]
 
 
+@pytest.mark.slow
 def test_an_append_to_a_single_file_killed_after_its_commit_keeps_every_row_once(
     tmp_path: Path, bucket: Bucket
 ) -> None:
@@ -220,6 +251,7 @@ def test_an_append_to_a_single_file_killed_after_its_commit_keeps_every_row_once
     assert copied_ids(bucket, root) == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_a_run_killed_before_its_commit_leaves_the_target_unchanged(tmp_path: Path, bucket: Bucket) -> None:
     root = s3_project(tmp_path, bucket, "append")
     assert run_hygge("run", "orders", cwd=root, env=bucket.env).returncode == 0
