@@ -20,6 +20,7 @@ import os
 import posixpath
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,8 @@ from hygge.redact import register_secret
 _RETRY = {"max_retries": 2, "retry_timeout": timedelta(seconds=20)}
 _CONNECT_TIMEOUT = timedelta(seconds=10)
 _RECORD_VERSION = 1
+# How long a failed write waits for the upload of its staged object, which Polars may complete just after raising.
+LATE_UPLOAD_SECONDS = 1.0
 _RECORD = re.compile(r"commit-\d{8}T\d{12}-[0-9a-f]{8}\.json")  # in time order by name
 
 
@@ -358,11 +361,26 @@ class S3Dataset(Dataset):
         temp = self._file(f"{self.hidden}staged-{uuid.uuid4().hex}.{self.extension}")
         try:
             yield temp
-        finally:
+        except BaseException:
             if not temp.recorded:
-                # a failed Polars sink still completes its upload: the staged object holds part of the rows
-                with contextlib.suppress(FlowError):
+                self._remove_late(temp)
+            raise
+        else:
+            if not temp.recorded:
+                self._remove_late(temp, wait=0)
+
+    def _remove_late(self, temp: S3File, wait: float = LATE_UPLOAD_SECONDS) -> None:
+        """Delete a staged object; after a failed sink, also the one Polars' upload may still complete just after
+        raising (it holds part of the rows). Hidden either way: what a slower upload leaves, a write of this
+        target removes once it is stale."""
+        with contextlib.suppress(FlowError):
+            self.bucket.delete([temp.key])
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+                if self.bucket.head(temp.key) is not None:
                     self.bucket.delete([temp.key])
+                    return
 
     def commit_replace(self, temp: DataFile) -> Callable[[], None]:
         assert isinstance(temp, S3File)
