@@ -302,13 +302,14 @@ class S3Dataset(Dataset):
     def _records(self) -> list[str]:
         return sorted(m["path"] for m in self.bucket.objects(self.hidden) if _RECORD.match(m["path"], len(self.hidden)))
 
-    def _record(self, key: str) -> dict[str, Any]:
+    def _record(self, key: str) -> dict[str, Any] | None:
+        """The commit record `key`, or None when it is gone (its write finished since it was listed)."""
         try:
             record = json.loads(self.bucket.get_text(key))
             assert record["version"] == _RECORD_VERSION and isinstance(record["files"], list)
             return dict(record)
         except FileNotFoundError:
-            return {"version": _RECORD_VERSION, "files": [], "delete": []}  # finished by another reader's writer
+            return None
         except (ValueError, KeyError, TypeError, AssertionError) as exc:
             raise FlowError(
                 f"the commit record {self.bucket.url(key)} cannot be read ({exc})",
@@ -324,12 +325,12 @@ class S3Dataset(Dataset):
                 where=where,
                 hint="Run the flow that writes this target: its next write finishes them in order.",
             )
-        if records:
+        if records and (record := self._record(records[0])) is not None:
             # A committed write still being finished (or killed): the record says what the dataset holds.
-            chosen = []
-            for final, source in self._record(records[0])["files"]:
-                chosen.append(self._file(source if self.bucket.head(source) is not None else final))
-            return list(chosen)
+            return [
+                self._file(source if self.bucket.head(source) is not None else final)
+                for final, source in record["files"]
+            ]
         single, parts = self.single_file(), self._parts()
         if single is not None:
             if parts:
@@ -430,8 +431,9 @@ class S3Dataset(Dataset):
         self.bucket.delete([source for _, source in changes["files"] if source.startswith(self.hidden)])
 
     def recover(self) -> None:
-        for record in self._records():
-            self._finish(record, self._record(record))
+        for key in self._records():
+            if (record := self._record(key)) is not None:
+                self._finish(key, record)
         cutoff = datetime.now(UTC) - STALE_TEMP_AGE
         stale = [
             m["path"]
