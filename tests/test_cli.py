@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -293,31 +294,35 @@ def test_commands_that_move_no_data_import_no_data_library(command: list[str]) -
     assert "LOADED \n" in done.stdout, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(
-    ("password", "port", "expected"),
-    [
-        ("S3cretPW?x", "5999", "%3F for '?'"),
-        ("1234/S3cretPW", "5999", "%2F for '/'"),
-        ("S3cretPW#x", "5999", "%23 for '#'"),
-        ("S3c@retPW", "5432", "%40"),
-        ("S3cretPW", "abc", "port"),
-    ],
-)
-def test_unreadable_postgres_url_is_an_error_that_never_shows_the_password(
-    project: Make, hygge: Hygge, password: str, port: str, expected: str
-) -> None:
-    root = project(
-        {
-            "homes/pg.yml": f'type: postgres\nurl: "postgresql://postgres:${{PGPW}}@127.0.0.1:{port}/test"\n',
-            "flows/orders.yml": "home: pg\n",
-        }
-    )
+# home: (password, port, what its error says). One project holds them all: every command reports each home's error.
+UNREADABLE_URLS = {
+    "question": ("S3cretPW?x", "5999", "%3F for '?'"),
+    "slash": ("1234/S3cretPW", "5999", "%2F for '/'"),
+    "hash": ("S3cretPW#x", "5999", "%23 for '#'"),
+    "at": ("S3c@retPW", "5432", "%40"),
+    "port": ("S3cretPW", "abc", "port"),
+}
+
+
+def test_unreadable_postgres_url_is_an_error_that_never_shows_the_password(project: Make, hygge: Hygge) -> None:
+    files: dict[str, str | bytes] = {}
+    for home, (_, port, _) in UNREADABLE_URLS.items():
+        variable = f"PW_{home.upper()}"
+        files[f"homes/{home}.yml"] = (
+            f'type: postgres\nurl: "postgresql://postgres:${{{variable}}}@127.0.0.1:{port}/test"\n'
+        )
+        files[f"flows/{home}.yml"] = f"home: {home}\n"
+    root = project(files)
+    env = {f"PW_{home.upper()}": password for home, (password, _, _) in UNREADABLE_URLS.items()}
     # Every command read the URL; the password that looks like a port was shown by `check --connect` and `run`.
-    commands = [["ls"], ["check", "--connect"], ["run", "--all"]] if "/" in password else [["ls"]]
-    for command in commands:
-        result = hygge(*command, cwd=root, env={"PGPW": password})
+    for command in (["ls"], ["check", "--connect"], ["run", "--all"]):
+        result = hygge(*command, cwd=root, env=env)
         assert result.returncode == 2, result.stdout + result.stderr
-        assert "homes/pg.yml:2:6" in result.stderr and expected in result.stderr
+        said = {block.split(":", 1)[0]: block for block in re.split(r"(?=homes/\w+\.yml:\d+:\d+)", result.stderr)[1:]}
+        assert set(said) == {f"homes/{home}.yml" for home in UNREADABLE_URLS}, result.stderr
+        for home, (_, _, expected) in UNREADABLE_URLS.items():
+            assert said[f"homes/{home}.yml"].startswith(f"homes/{home}.yml:2:6"), result.stderr
+            assert expected in said[f"homes/{home}.yml"], result.stderr
         assert "S3cretPW" not in result.stdout + result.stderr and "Traceback" not in result.stderr
     stored = [p.read_bytes() for p in root.joinpath(".hygge").rglob("*") if p.is_file()]
     assert all(b"S3cretPW" not in data for data in stored)
