@@ -126,7 +126,7 @@ def test_interactive_init_asks_and_explains_a_wrong_answer(tmp_path: Path) -> No
     assert ran.returncode == 0, ran.stdout + ran.stderr
 
 
-def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path, template_project: Path) -> None:
     build_project(tmp_path / "shop_loads", {"notes.txt": "mine"})
 
     refused = run_hygge("init", "shop_loads", "--defaults", cwd=tmp_path)
@@ -134,17 +134,18 @@ def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     assert "is not empty" in refused.stderr and "--force" in refused.stderr
     assert sorted(p.name for p in (tmp_path / "shop_loads").iterdir()) == ["notes.txt"]
 
-    root = init(tmp_path, "--force")
+    # --force writes the project beside the folder's own files, and names each file it replaced whose content was
+    # not the template's: here flows/orders.yml, edited, and not hygge.yml, which holds the template's text.
+    shutil.copy2(template_project / "hygge.yml", tmp_path / "shop_loads/hygge.yml")
+    build_project(tmp_path / "shop_loads", {"flows/orders.yml": "# mine\n"})
+    forced = run_hygge("init", "shop_loads", "--defaults", "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    root = tmp_path / "shop_loads"
     assert (root / "notes.txt").read_text() == "mine"
-    assert (root / "hygge.yml").is_file()
-
-    # A second --force names each file it replaced whose content was not the template's.
-    (root / "flows/orders.yml").write_text("# mine\n")
-    again = run_hygge("init", "shop_loads", "--defaults", "--force", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
-    assert "flows/orders.yml  (replaced: it held other content)" in again.stdout
-    assert "hygge.yml  (replaced" not in again.stdout
-    assert "--force replaced 1 file(s) that held other content" in " ".join(again.stdout.split())
+    assert (root / "homes/drops.yml").is_file() and (root / "flows/orders.yml").read_text() != "# mine\n"
+    assert "flows/orders.yml  (replaced: it held other content)" in forced.stdout
+    assert "hygge.yml  (replaced" not in forced.stdout and "  hygge.yml" in forced.stdout
+    assert "--force replaced 1 file(s) that held other content" in " ".join(forced.stdout.split())
 
 
 @pytest.mark.parametrize(
@@ -191,6 +192,9 @@ def test_the_default_project_name_is_the_folders_name_as_an_identifier(folder: s
     scaffold.check_project_name(name)  # the default always passes its own check (it is the prompt's default)
 
 
+# Slow: a twin of test_init_without_a_terminal_asks_nothing, the same path that names a project after its folder
+# when nothing is asked (--defaults or no terminal); the rules are checked one by one in-process above.
+@pytest.mark.slow
 def test_init_names_the_project_after_any_folder(tmp_path: Path) -> None:
     # One folder for both rules (letters as ASCII, a prefix before a digit) that the cases above check one by one.
     folder, name = "1ünï", "project_1uni"
