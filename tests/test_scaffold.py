@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 import yaml
-from conftest import BIN, build_project, run_hygge
+from conftest import BIN, build_project, made_once, run_hygge
 
 from hygge import scaffold
 from hygge.connectors.base import Capabilities, Connector, ConnectorSettings
@@ -44,9 +44,13 @@ def init(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Path:
 
 @pytest.fixture(scope="module")
 def template_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project from the shipped template, made in-process once a module: `made` hands each test a copy."""
-    root = tmp_path_factory.mktemp("template_project") / "shop_loads"
-    return scaffold.init_project(root, scaffold.InitAnswers("shop_loads")).root
+    """A project from the shipped template, made in-process once a run, for tests to read: `made` copies it."""
+
+    def make(folder: Path) -> None:
+        scaffold.init_project(folder / "shop_loads", scaffold.InitAnswers("shop_loads"))
+
+    folder, _ = made_once(tmp_path_factory, "template_project", make)
+    return folder / "shop_loads"
 
 
 @pytest.fixture

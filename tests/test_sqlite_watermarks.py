@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import build_project, run_hygge
+from conftest import build_project, made_once, run_hygge
 from databases import Db
 
 UTC = dt.UTC
@@ -108,8 +108,7 @@ def run(root: Path) -> tuple[str, dict[str, dict[str, Any]]]:
     return done.stdout + done.stderr, finished
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+def run_all(root: Path) -> list[tuple[str, dict[str, dict[str, Any]]]]:
     """The shared project, run twice, its sources grown, run twice more (one process a run for every case)."""
     files = {
         "hygge.yml": "name: marks\ndefaults: {home: src}\n",
@@ -118,7 +117,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     for flow, case in CASES.items():
         files[f"stores/{flow}.yml"] = f"type: {case.store}\npath: data/{flow}.db\n"
         files[f"flows/{flow}.yml"] = f"store: {flow}\ntarget: events\nincremental: {{cursor: c}}\n"
-    root = build_project(tmp_path_factory.mktemp("marks") / "proj", files)
+    build_project(root, files)
     (root / "data/src").mkdir(parents=True)
     for flow, case in CASES.items():
         if case.existing:  # a target table another tool made, with the cursor written as it writes it
@@ -133,7 +132,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
         connection.execute("INSERT INTO events VALUES (4, '2025-01-01 12:30:00')")
     for flow, case in CASES.items():
         source(root, flow, case.after)
-    results += [run(root), run(root)]
+    return [*results, run(root), run(root)]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """The runs, made once for every test (and xdist worker) that reads them."""
+    root, results = made_once(tmp_path_factory, "sqlite_watermarks", run_all)
     return Runs(root, [output for output, _ in results], [finished for _, finished in results])
 
 
