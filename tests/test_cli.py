@@ -50,6 +50,10 @@ def test_run_all_moves_data_and_rerun_is_identical(project: Make, hygge: Hygge) 
     assert_frame_equal(lake(root, "customers"), pl.DataFrame({"id": [1, 2], "name": ["Ada", "Bo"]}))
 
 
+# Slow: a twin of test_file_store_types.py::test_a_text_store_takes_decimal_and_uint64_columns_again[csv], whose
+# append flow runs three times by the command and holds exactly three copies; a Parquet append twice in-process:
+# test_file_connectors.py::test_append_twice_holds_both_runs.
+@pytest.mark.slow
 def test_append_rerun_adds_exactly_one_copy_per_run(project: Make, hygge: Hygge) -> None:
     root = project({"flows/orders.yml": "mode: append\n"})
     for _ in range(3):
@@ -122,6 +126,10 @@ def test_dry_run_writes_nothing_at_all(project: Make, hygge: Hygge) -> None:
     assert not (root / ".hygge").exists()
 
 
+# Slow: fault injection, a twin of test_file_connectors.py::test_injected_fault_leaves_the_target_byte_for_byte
+# (the same fault in the same store's replace, target and folder checked); how the command reports a failed flow
+# (exit 1, its error) is checked fast by test_failure_skips_downstream_but_not_siblings and others.
+@pytest.mark.slow
 def test_failed_replace_leaves_old_target_intact(project: Make, hygge: Hygge) -> None:
     root = project({"flows/orders.yml": "{}\n"})
     assert hygge("run", "orders", cwd=root).returncode == 0
