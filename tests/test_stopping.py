@@ -85,10 +85,11 @@ def interrupt_while_reading(proc: subprocess.Popen[str], flow: str) -> str:
     "store",
     [
         "parquet",
-        "sqlite",
-        # Slow: another 4 s twin of [sqlite], the same database store path (pieces pulled from the home, a
-        # transaction to roll back); DuckDB's rollback of a stopped write stays in the fast suite by
-        # test_databases.py (test_a_cancelled_run_leaves_the_target_unchanged, the injected faults).
+        # Slow: twins. Ctrl-C itself is [parquet]'s; a database store stopped at its next batch rolls back in
+        # test_fail_fast_stops_the_other_running_flows (SQLite, the same path DuckDB's store takes), and each
+        # database's rollback of a stopped or failing write is in test_databases.py
+        # (test_a_cancelled_run_leaves_the_target_unchanged, test_an_injected_fault_leaves_the_target_unchanged).
+        pytest.param("sqlite", marks=pytest.mark.slow),
         pytest.param("duckdb", marks=pytest.mark.slow),
     ],
 )
