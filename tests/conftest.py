@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from databases import db, duckdb_db, postgres_db, sqlite_db  # noqa: F401  (fixtures of the database tests)
@@ -28,6 +31,22 @@ def build_project(root: Path, files: dict[str, str | bytes]) -> Path:
         else:
             path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
     return root
+
+
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], Any]) -> tuple[Path, Any]:
+    """`make(folder)` once per test run, even when xdist workers both need it (they share the run's temporary
+    folder and take turns by a lock), for fixtures that build something tests only read. Returns the folder and
+    what `make` returned (kept as JSON for the other workers)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder; each worker's own is below it
+    folder, made = base / name, base / f"{name}.json"
+    with (base / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not made.exists():
+            folder.mkdir()
+            made.write_text(json.dumps(make(folder)))
+    return folder, json.loads(made.read_text())
 
 
 def run_hygge(

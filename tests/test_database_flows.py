@@ -109,6 +109,11 @@ def test_check_connect_reports_an_unreachable_database_without_its_password(
     assert "postgres://127.0.0.1:1/shop" in output
 
 
+# Slow: a twin, end to end, of cases the fast suite has apart: rows past the watermark moved by `hygge run` into
+# SQLite and DuckDB targets (test_sqlite_watermarks.py), a database home reading only those rows
+# (test_database_incremental.py::test_rows_past_the_watermark_for_every_cursor_type), a DuckDB merge by key
+# (test_databases.py::test_merge_upserts_by_key_and_the_last_duplicate_wins).
+@pytest.mark.slow
 def test_incremental_flows_between_databases_read_only_new_rows(
     tmp_path: Path, hygge: Hygge, sqlite_db: Db, duckdb_db: Db
 ) -> None:
@@ -165,6 +170,9 @@ def test_a_full_refresh_of_a_merge_keeps_the_last_row_per_key(tmp_path: Path, hy
         assert sorted(pg.read("changes").iter_rows()) == want, args
 
 
+# Slow: fault injection (the run is killed mid-query), then seconds of waiting for the server to notice. The fast
+# suite runs PostgreSQL queries by the command in test_csv_to_sqlite_to_duckdb_to_postgres_to_parquet.
+@pytest.mark.slow
 def test_a_killed_run_leaves_no_statement_running_on_postgres(tmp_path: Path) -> None:
     # The server would run a killed client's statement to its end (a long INSERT keeps its locks and the next
     # run waits); hygge has it check for the client while it runs. The query sleeps for a minute.

@@ -956,6 +956,10 @@ def test_duckdb_reads_with_a_smaller_memory_limit_than_it_writes_unless_told(
         assert session.rows("SELECT current_setting('memory_limit')") == [(read,)]
 
 
+# Slow: large data, a million rows (about 2 s) to need the memory the key's index takes. The fast suite keeps the
+# same merge path (test_merge_upserts_by_key_and_the_last_duplicate_wins[duckdb]) and the limits each connection
+# sets (test_duckdb_reads_with_a_smaller_memory_limit_than_it_writes_unless_told).
+@pytest.mark.slow
 def test_a_duckdb_merge_of_a_million_rows_fits_the_default_memory_limit(duckdb_db: Db) -> None:
     """ON CONFLICT and the key's index are held in memory, which DuckDB cannot spill: 64MB failed here."""
     ids = pl.int_range(0, 1_000_000, eager=True)

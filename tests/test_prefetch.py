@@ -54,7 +54,8 @@ def test_reads_at_most_depth_items_ahead_of_the_one_in_hand(depth: int) -> None:
     # Each item is a piece of a table in memory: what is read ahead is what the move holds.
     log: list[str] = []
     ahead = []
-    with closing(prefetched(numbers(20, log), depth=depth)) as items:
+    # 8 items: enough for the thread to get `depth` ahead and stay there a while (each item waits 0.05 s).
+    with closing(prefetched(numbers(8, log), depth=depth)) as items:
         for item in items:
             deadline = threading.Event()
             deadline.wait(0.05)  # a slow consumer: the thread reads ahead as far as it may

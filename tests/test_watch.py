@@ -82,13 +82,22 @@ def test_hygge_run_watch_as_a_process(project: Make) -> None:
     root = project({"flows/orders.yml": "{}\n"})
     proc = spawn_hygge("run", "--all", "--watch", cwd=root)
     target = root / "data" / "lake" / "orders.parquet"
-    try:
-        wait_for(target.exists)
-        time.sleep(1.0)  # the watcher starts after the first run
-        (root / "data" / "drops" / "orders.csv").write_text("id,amount\n7,7.0\n")
+    written = 0.0
+
+    def moved_the_change() -> bool:
+        # The watcher starts after the first run, at a moment the test cannot see: until a run has moved the
+        # change, it is made again every 0.5 s (rather than once after a fixed wait long enough for a slow start).
+        nonlocal written
+        if time.monotonic() - written > 0.5:
+            (root / "data" / "drops" / "orders.csv").write_text("id,amount\n7,7.0\n")
+            written = time.monotonic()
         # One read of the bytes: the watcher replaces the file by rename while we poll, and read_parquet on the
         # path opens it twice (footer, then data), so it could pair one file's footer with the next file's data.
-        wait_for(lambda: pl.read_parquet(io.BytesIO(target.read_bytes()))["id"].to_list() == [7])
+        return pl.read_parquet(io.BytesIO(target.read_bytes()))["id"].to_list() == [7]
+
+    try:
+        wait_for(target.exists)
+        wait_for(moved_the_change)
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)
