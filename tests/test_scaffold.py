@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -499,7 +500,9 @@ def test_upgrade_needs_a_clean_git_project(tmp_path: Path, made: Path) -> None:
     # Already current needs no git; pretend the project is older to reach the git checks.
     answers = root / ".copier-answers.yml"
     assert no_git.returncode == 0
-    answers.write_text(answers.read_text().replace("_commit: '1'", "_commit: '0'"))
+    pretended = re.sub(r"_commit: '\d+'", "_commit: '0'", answers.read_text())
+    assert "_commit: '0'" in pretended
+    answers.write_text(pretended)
     templates = tmp_path / "templates"
     shutil.copytree(SHIPPED, templates)
     shutil.copytree(templates / "project" / "1", templates / "project" / "0")
