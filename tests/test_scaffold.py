@@ -423,6 +423,30 @@ def own_templates(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
 
 @pytest.mark.slow  # several hygge and git processes; CI runs it with -m slow
+def test_a_project_made_with_each_shipped_version_upgrades_to_the_newest(tmp_path: Path) -> None:
+    newest = max(scaffold.project_versions(SHIPPED))
+    for version in sorted(scaffold.project_versions(SHIPPED))[:-1]:
+        older = tmp_path / f"templates-{version}"
+        shutil.copytree(SHIPPED, older)
+        for other in scaffold.project_versions(older):
+            if other > version:
+                shutil.rmtree(older / "project" / str(other))
+        made_in = tmp_path / f"v{version}"
+        made_in.mkdir()
+        root = make_git_project(made_in, {scaffold.TEMPLATES_ENV: str(older)})
+        flow = root / "flows/orders.yml"
+        flow.write_text(flow.read_text() + "# the user's edit\n")
+        git(root, "commit", "-q", "-am", "an edit")
+
+        done = run_hygge("upgrade", cwd=root)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"Upgraded from template version {version} to {newest}" in done.stdout
+        assert "# the user's edit" in flow.read_text()
+        assert yaml.safe_load((root / ".copier-answers.yml").read_text())["_commit"] == str(newest)
+        assert run_hygge("run", "--all", cwd=root).returncode == 0
+
+
+@pytest.mark.slow  # several hygge and git processes; CI runs it with -m slow
 def test_upgrade_keeps_the_users_edits_and_brings_the_templates_changes(
     tmp_path: Path, own_templates: tuple[Path, dict[str, str]]
 ) -> None:
