@@ -16,13 +16,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import dlt_pipelines, overhead, project, report  # noqa: E402
+from bench import dlt_pipelines, overhead, project, report, targets  # noqa: E402
 from bench.context import Context, Place  # noqa: E402
 from bench.generate import Dataset  # noqa: E402
 from bench.measure import Sample, median_seconds, peak_anon_mb, peak_mb, run_timed  # noqa: E402
@@ -43,6 +43,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--moves", help="comma-separated moves (default all): " + ",".join(m.name for m in MOVES))
     p.add_argument("--tools", default="hygge,raw,dlt", help="any of hygge,raw,dlt (default all three)")
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="the --json of an earlier run at fewer rows: how hygge's peak memory grew since (checked by the targets)",
+    )
     p.add_argument("--smoke", action="store_true", help=f"{SMOKE_ROWS} rows, 1 run, no dlt, no overhead: checks only")
     p.add_argument("--no-overhead", action="store_true", help="skip the per-flow overhead measurements")
     p.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL for its moves (skipped if unreachable)")
@@ -59,6 +64,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if args.smoke:
         args.rows, args.runs, args.no_overhead = SMOKE_ROWS, 1, True
         args.tools = ",".join(t for t in args.tools.split(",") if t != "dlt")
+    if args.baseline is not None and not args.baseline.is_file():
+        p.error(f"--baseline {args.baseline}: no such file (write one with --json in a run at fewer rows)")
     if args.runs < 1 or args.rows < 1:
         p.error("--runs and --rows must be positive")
     try:
@@ -280,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + report.overhead_table(extra))
     for note in bench.notes:
         print(f"note: {note}")
+    baseline = targets.Baseline.load(args.baseline) if args.baseline else None
+    verdicts = targets.check(results, extra, baseline, bench.expected.rows)
+    print("\ntargets (see bench/targets.py):\n" + "\n".join(v.line() for v in verdicts))
     if args.json:
         meta = {
             "dataset": bench.ctx.dataset,
@@ -290,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             "hygge_commit": git_commit(),
             "seconds_total": round(time.time() - started, 1),
             "notes": bench.notes,
+            "targets": [asdict(v) for v in verdicts],
         }
         report.write_json(args.json, meta, results, extra)
     failed = [r for r in results if not r.ok] + [o for o in extra if not o.ok]  # type: ignore[operator]
